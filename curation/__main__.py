@@ -1,0 +1,5 @@
+"""``python -m curation`` runs the ``curate`` command line."""
+
+from curation.cli import main
+
+main()

@@ -1,0 +1,151 @@
+"""The ``curate`` command line: one root group whose subcommands load lazily.
+
+Each entry of :data:`COMMANDS` names where a subcommand lives and its one-line help, so
+``curate --help`` lists everything without importing SQLAlchemy, torch, Flask, pandas or flickrapi.
+Stages register their commands here by adding one line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+# name -> ("module:attribute", one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("curation.commands:init", "Create a workspace (curate.toml, database, store/)."),
+    "status": ("curation.commands:status", "Counts per pipeline stage."),
+    "import": ("curation.commands:import_cmd", "Add a folder of local images as candidates."),
+    "classes": ("curation.commands:classes", "List class sets or import your own."),
+    "db": ("curation.commands:db", "Database migrations."),
+    "store": ("curation.commands:store", "Check the image store."),
+    "demo": ("curation.demo:demo", "Run the offline demo pipeline in a fresh workspace."),
+}
+
+EPILOG = """\b
+First steps:
+  curate init my-benchmark && cd my-benchmark
+  curate classes list
+  curate import ~/photos --class-set imagenet-r --label-from-folder
+  curate status
+"""
+
+
+@dataclass
+class CliContext:
+    """What every command needs to find its workspace and database; resolved on first use."""
+
+    workspace: str | None = None
+    db: str | None = None
+    _settings: Any = None
+    _engine: Any = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self):
+        if self._settings is None:
+            from curation.workspace import open_settings
+
+            self._settings = open_settings(self.workspace, {"db_url": self.db})
+        return self._settings
+
+    def engine(self, require_schema: bool = True):
+        """The workspace's engine; refuses with a clear message if the schema is missing or old."""
+        if self._engine is None:
+            from curation.db.session import connect, current_revision, has_schema, safe_url
+            from curation.errors import CurateError
+
+            settings = self.settings()
+            engine = connect(settings.database_url)
+            if require_schema and not has_schema(engine):
+                raise CurateError(f"database {safe_url(settings.database_url)} has no curate schema yet; "
+                                  "create it with:  curate db upgrade")
+            if require_schema and current_revision(engine) != _head_revision():
+                raise CurateError(f"database {safe_url(settings.database_url)} uses an older schema; "
+                                  "upgrade it with:  curate db upgrade")
+            self._engine = engine
+        return self._engine
+
+    def store(self):
+        from curation.store import ImageStore
+
+        return ImageStore(self.settings().store_path)
+
+
+def _head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from curation.db.session import MIGRATIONS
+
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand runs."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            target, _ = self.lazy[name]
+            module_name, attr = target.split(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from curation.errors import CurateError
+
+        try:
+            return super().invoke(ctx)
+        except CurateError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        rows += [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, epilog=EPILOG, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--workspace", "-w", envvar="CURATE_WORKSPACE", metavar="DIR",
+              help="Workspace folder (default: the current folder or a parent holding curate.toml).")
+@click.option("--db", envvar="CURATE_DB", metavar="URL",
+              help="Database URL, e.g. postgresql+psycopg://user@host/db (default: the workspace's SQLite file).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="curate")
+@click.pass_context
+def root(ctx: click.Context, workspace: str | None, db: str | None, verbose: int) -> None:
+    """curate: build distribution-shift benchmarks and measure robustness on them."""
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = CliContext(workspace=workspace, db=db)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        from curation.workspace import find_workspace
+        from curation.errors import WorkspaceNotFound
+
+        try:
+            found = find_workspace(workspace)
+            click.echo(f"\nWorkspace: {found}")
+        except WorkspaceNotFound as exc:
+            click.echo(f"\n{exc}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``curate`` console script."""
+    root.main(args=argv, prog_name="curate")

@@ -1,0 +1,232 @@
+"""Core commands: init, status, import, classes, db, store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from curation.cli import CliContext
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+
+def print_table(title: str, headers: list[str], rows: list[tuple]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, justify="right" if header in ("count", "classes", "#") else "left")
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    Console().print(table)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def init(ctx: click.Context, directory: Path) -> None:
+    """Create a workspace in DIRECTORY: curate.toml, the database (migrated) and store/.
+
+    \b
+    Example:
+      curate init my-benchmark
+    """
+    from curation.config import load_settings
+    from curation.db.session import connect, safe_url, session_scope, upgrade
+    from curation.taxonomy import BUILTIN_CLASS_SETS, ensure_class_set
+    from curation.workspace import create_workspace
+
+    obj: CliContext = ctx.obj
+    root = create_workspace(directory)
+    settings = load_settings(root, {"db_url": obj.db})
+    engine = connect(settings.database_url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        for name in BUILTIN_CLASS_SETS:
+            ensure_class_set(session, name)
+    click.echo(f"workspace ready: {root}\ndatabase: {safe_url(settings.database_url)}\n"
+               f"next:  cd {directory} && curate import DIR --class-set imagenet-r   (or: curate scrape)")
+
+
+@click.command()
+@pass_cli
+def status(cli: CliContext) -> None:
+    """Counts per pipeline stage: candidates, downloaded, rejected by reason, HITs, labels, splits, exports.
+
+    \b
+    Example:
+      curate status
+    """
+    from curation.db.session import session_scope
+    from curation.status import rejection_reasons, stage_counts
+
+    with session_scope(cli.engine()) as session:
+        stages = stage_counts(session)
+        reasons = rejection_reasons(session)
+    print_table(f"curate status: {cli.settings().root}", ["stage", "count"], stages)
+    if reasons:
+        print_table("rejected, by reason", ["stage", "reason", "count"], reasons)
+
+
+@click.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--class-set", default="imagenet-r", help="Class set the images belong to.")
+@click.option("--label-from-folder", is_flag=True,
+              help="Take each image's class from its top-level sub-folder (matched by key or name).")
+@click.option("--license", "license_", default=None, help="License to record (default: the workspace's).")
+@click.option("--batch", default=200, help="Files per committed batch (a killed import resumes from here).")
+@pass_cli
+def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_folder: bool,
+               license_: str | None, batch: int) -> None:
+    """Add the images under DIRECTORY as candidates (source 'folder').
+
+    Rerunning adds nothing new; unreadable or non-image files are recorded as rejected with a reason.
+
+    \b
+    Example:
+      curate import ~/renditions --class-set imagenet-r --label-from-folder
+    """
+    from rich.progress import Progress
+
+    from curation.db.session import session_scope
+    from curation.ingest.folder import ImportStats, class_lookup, import_files, iter_files
+    from curation.taxonomy import get_class_set
+
+    settings, store, engine = cli.settings(), cli.store(), cli.engine()
+    root = directory.resolve()
+    files = list(iter_files(root))
+    stats = ImportStats()
+    with session_scope(engine) as session:
+        lookup = class_lookup(session, get_class_set(session, class_set)) if label_from_folder else None
+    with Progress(transient=True) as progress:
+        task = progress.add_task("importing", total=len(files))
+        for start in range(0, len(files), batch):
+            chunk = files[start:start + batch]
+            with session_scope(engine) as session:
+                import_files(session, store, root, chunk, stats, lookup, license_ or settings.default_license,
+                             settings.max_image_bytes, settings.max_image_pixels)
+            progress.advance(task, len(chunk))
+    rejected = sum(stats.rejected.values())
+    click.echo(f"imported {stats.added} new, {stats.skipped} already known, {rejected} rejected "
+               f"({', '.join(f'{k}: {v}' for k, v in sorted(stats.rejected.items())) or 'none'}) from {root}")
+    if stats.unknown_folders:
+        names = ", ".join(sorted(stats.unknown_folders)[:10])
+        click.echo(f"warning: {len(stats.unknown_folders)} folder name(s) match no class of {class_set!r} "
+                   f"(imported without a label): {names}", err=True)
+
+
+@click.group()
+def classes() -> None:
+    """List class sets or import your own."""
+
+
+@classes.command("list")
+@click.argument("name", required=False)
+@pass_cli
+def classes_list(cli: CliContext, name: str | None) -> None:
+    """List the class sets, or the classes of the set NAME.
+
+    \b
+    Examples:
+      curate classes list
+      curate classes list imagenet-r
+    """
+    from sqlalchemy import func, select
+
+    from curation.db.models import ClassSet, ImageClass
+    from curation.db.session import session_scope
+    from curation.taxonomy import get_class_set
+
+    with session_scope(cli.engine()) as session:
+        if name:
+            class_set = get_class_set(session, name)
+            rows = [(c.position, c.key, c.name, "" if c.logit_index is None else c.logit_index)
+                    for c in class_set.classes]
+            print_table(f"class set {name}", ["#", "key", "name", "logit index"], rows)
+            return
+        rows = session.execute(select(ClassSet.name, func.count(ImageClass.id), ClassSet.description)
+                               .outerjoin(ImageClass).group_by(ClassSet.id).order_by(ClassSet.name)).all()
+    print_table("class sets", ["name", "classes", "description"], [tuple(r) for r in rows])
+
+
+@classes.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="Name of the class set (default: the file's stem).")
+@click.option("--description", default="", help="A line describing the set.")
+@pass_cli
+def classes_import(cli: CliContext, file: Path, name: str | None, description: str) -> None:
+    """Import a class set from a CSV (columns name[,key,definition,logit_index]) or TOML ([[class]]) FILE.
+
+    \b
+    Example:
+      curate classes import my_classes.csv --name birds
+    """
+    from curation.db.session import session_scope
+    from curation.taxonomy import ensure_class_set, load_class_file
+
+    defs = load_class_file(file)
+    with session_scope(cli.engine()) as session:
+        class_set = ensure_class_set(session, name or file.stem, defs, description)
+        n = len(class_set.classes)
+    click.echo(f"class set {name or file.stem}: {n} classes")
+
+
+@click.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", help="Target revision.")
+@pass_cli
+def db_upgrade(cli: CliContext, revision: str) -> None:
+    """Bring the database schema up to date (safe to run any time).
+
+    \b
+    Example:
+      curate --db postgresql+psycopg://me@dbhost/curate db upgrade
+    """
+    from curation.db.session import current_revision, safe_url, session_scope, upgrade
+    from curation.taxonomy import BUILTIN_CLASS_SETS, ensure_class_set
+
+    engine = cli.engine(require_schema=False)
+    upgrade(engine, revision)
+    with session_scope(engine) as session:
+        for name in BUILTIN_CLASS_SETS:
+            ensure_class_set(session, name)
+    click.echo(f"{safe_url(cli.settings().database_url)} at revision {current_revision(engine)}")
+
+
+@click.group()
+def store() -> None:
+    """Check the image store."""
+
+
+@store.command("verify")
+@click.option("--quick", is_flag=True, help="Only check that files exist; do not re-hash them.")
+@pass_cli
+def store_verify(cli: CliContext, quick: bool) -> None:
+    """Find stored images that are missing or whose bytes no longer match their sha256.
+
+    \b
+    Example:
+      curate store verify
+    """
+    from sqlalchemy import select
+
+    from curation.db.models import Image
+    from curation.db.session import session_scope
+
+    with session_scope(cli.engine()) as session:
+        digests = list(session.scalars(select(Image.sha256)))
+    report = cli.store().verify(digests, rehash=not quick)
+    for digest in report.missing:
+        click.echo(f"missing   {digest}")
+    for digest in report.corrupted:
+        click.echo(f"corrupted {digest}")
+    click.echo(f"checked {report.checked}: {len(report.missing)} missing, {len(report.corrupted)} corrupted, "
+               f"{len(report.extra)} files not in the database")
+    if not report.ok:
+        raise SystemExit(1)

@@ -1,0 +1,1 @@
+"""Getting candidates into the workspace from local sources."""

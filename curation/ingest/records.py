@@ -1,0 +1,35 @@
+"""Turning bytes into a stored image and linking it to its source record (shared by every source)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from curation.db.models import Image, SourceRecord
+from curation.images import Probe, probe
+from curation.store import ImageStore
+
+
+def store_image(session: Session, store: ImageStore, data: bytes, info: Probe) -> Image:
+    """Put ``data`` in the store and return its ``Image`` row (existing or new)."""
+    digest = store.put(data)
+    image = session.scalar(select(Image).where(Image.sha256 == digest))
+    if image is None:
+        image = Image(sha256=digest, width=info.width, height=info.height, format=info.format, mode=info.mode,
+                      n_bytes=len(data), n_frames=info.n_frames)
+        session.add(image)
+        session.flush()
+    return image
+
+
+def attach_bytes(session: Session, store: ImageStore, record: SourceRecord, data: bytes,
+                 max_pixels: int, max_bytes: int | None = None) -> bool:
+    """Probe ``data``; store it and mark ``record`` downloaded, or mark it rejected with the reason."""
+    record.attempts = (record.attempts or 0) + 1
+    info = probe(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    if not info.ok:
+        record.status, record.error = "rejected", info.reason
+        return False
+    record.image = store_image(session, store, data, info)
+    record.status, record.error = "downloaded", None
+    return True

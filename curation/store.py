@@ -1,0 +1,146 @@
+"""Content-addressed image store: ``store/ab/cd/<sha256>``.
+
+``put`` writes to a temporary file in the same folder, fsyncs it and renames it into place, so a
+crash never leaves a half-written image under its final name; writing the same bytes twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
+
+CHUNK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _valid_digest(sha256: str) -> bool:
+    return len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
+
+
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    corrupted: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.corrupted)
+
+
+class ImageStore:
+    """Files named by the sha256 of their bytes under ``root``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, sha256: str) -> Path:
+        if not _valid_digest(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def __contains__(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def put(self, data: bytes) -> str:
+        """Store ``data``; returns its sha256."""
+        digest = sha256_bytes(data)
+        target = self.path(digest)
+        if not target.exists():
+            self._write_atomic(target, lambda fh: fh.write(data))
+        return digest
+
+    def put_file(self, source: Path) -> str:
+        """Copy a file into the store, hashing while copying; returns its sha256."""
+        digest = hashlib.sha256()
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".put-", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            target = self.path(digest.hexdigest())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, target)
+                _fsync_dir(target.parent)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return digest.hexdigest()
+
+    def read(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def open(self, sha256: str) -> BinaryIO:
+        return open(self.path(sha256), "rb")
+
+    def iter_digests(self) -> Iterator[str]:
+        if not self.root.exists():
+            return
+        for path in self.root.glob("??/??/*"):
+            if path.is_file() and _valid_digest(path.name):
+                yield path.name
+
+    def verify(self, expected: Iterable[str], rehash: bool = True) -> VerifyReport:
+        """Check that every expected digest is present (and, with ``rehash``, intact)."""
+        report = VerifyReport()
+        wanted = set()
+        for digest in expected:
+            wanted.add(digest)
+            report.checked += 1
+            path = self.path(digest)
+            if not path.exists():
+                report.missing.append(digest)
+            elif rehash and sha256_file(path) != digest:
+                report.corrupted.append(digest)
+        report.extra = sorted(d for d in self.iter_digests() if d not in wanted)
+        return report
+
+    def _write_atomic(self, target: Path, write) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".put-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Split specs, builders, leakage checks, frozen exports and their verification."""
