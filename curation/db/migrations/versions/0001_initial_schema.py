@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 19:24:07.509884
 """
 from alembic import op
 import sqlalchemy as sa
@@ -15,7 +14,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
     op.create_table('class_sets',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -426,11 +424,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_votes_image_class', ['image_id', 'class_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_votes_worker_id'), ['worker_id'], unique=False)
 
-    
-
 
 def downgrade() -> None:
-    
     with op.batch_alter_table('votes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_votes_worker_id'))
         batch_op.drop_index('ix_votes_image_class')
@@ -517,4 +512,3 @@ def downgrade() -> None:
 
     op.drop_table('images')
     op.drop_table('class_sets')
-    

@@ -1,0 +1,1 @@
+"""Training and evaluation on frozen exports: models, data, augmentations, metrics, reports."""
