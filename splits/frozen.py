@@ -10,6 +10,10 @@ An export is a folder::
     README.md       the dataset card
     <image files>   at the ``path`` of their manifest rows (e.g. train/<class>/<sha256>.jpg)
 
+In ``webdataset`` and ``parquet`` exports the images live inside containers and a row's ``path`` is
+``<container>#<member>`` (e.g. ``train/train-000000.tar#<key>.jpg``); ``FrozenExport.read_bytes`` reads
+either kind, and ``verify`` re-hashes the members too. Plain file names never contain ``#``.
+
 ``label`` holds the class key of a single-label image; ``labels`` holds the keys of a multi-label
 image joined by ``|`` (and repeats ``label`` for single-label ones). Everything is written in a
 fixed order with no timestamps, so exporting the same inputs twice gives byte-identical files.
@@ -32,6 +36,7 @@ SUMS = "SHA256SUMS"
 META = "export.json"
 MANIFEST = "manifest.csv"
 CLASSES = "classes.csv"
+CONTAINER_SEP = "#"  # manifest paths of webdataset/parquet exports: "<container>#<member>"
 
 
 class ExportError(Exception):
@@ -88,7 +93,14 @@ class FrozenExport:
         return {c.key: c.index for c in self.classes}
 
     def image_path(self, row: ManifestRow) -> Path:
-        return self.root / row.path
+        """The file of a row; for container formats (webdataset, parquet) the container holding it."""
+        return self.root / row.path.partition(CONTAINER_SEP)[0]
+
+    def read_bytes(self, row: ManifestRow) -> bytes:
+        """The image bytes of a row, from a plain file or from inside a tar/Parquet container."""
+        from splits.containers import read_member
+
+        return read_member(self.root, row.path)
 
     def manifest_sha256(self) -> str:
         return sha256_file(self.root / MANIFEST)
@@ -177,13 +189,13 @@ def write_sums(root: Path, known: Mapping[str, str] | None = None) -> None:
 
 
 def list_files(root: Path) -> list[str]:
+    """Every file under ``root`` as a sorted relative POSIX path (temporary files skipped)."""
     out = []
+    base = os.fspath(root).rstrip(os.sep) + os.sep
     for folder, dirs, files in os.walk(root):
         dirs.sort()
-        for name in files:
-            if name.startswith(".") and name.endswith(".tmp"):
-                continue
-            out.append((Path(folder) / name).relative_to(root).as_posix())
+        prefix = (folder + os.sep)[len(base):].replace(os.sep, "/")
+        out.extend(prefix + name for name in files if not (name.startswith(".") and name.endswith(".tmp")))
     return sorted(out)
 
 
@@ -254,9 +266,25 @@ def verify(root: Path, rehash: bool = True) -> VerifyResult:
     except (ExportError, KeyError, ValueError) as exc:
         result.inconsistent.append(f"manifest unreadable: {exc}")
         return result
+    members: dict[str, dict[str, str]] = {}
     for row in export.rows:
-        if row.path not in sums:
+        container, sep, member = row.path.partition(CONTAINER_SEP)
+        if container not in sums:
             result.inconsistent.append(f"{row.path}: in manifest.csv but not in {SUMS}")
-        elif row.sha256 and sums[row.path] != row.sha256:
+        elif not sep and row.sha256 and sums[row.path] != row.sha256:
             result.inconsistent.append(f"{row.path}: manifest sha256 differs from {SUMS}")
+        elif sep and rehash and container in present:
+            if container not in members:
+                members[container] = _container_digests(root, container)
+            if members[container].get(member) != row.sha256:
+                result.inconsistent.append(f"{row.path}: the image inside {container} differs from manifest.csv")
     return result
+
+
+def _container_digests(root: Path, container: str) -> dict[str, str]:
+    from splits.containers import container_digests
+
+    try:
+        return container_digests(root, container)
+    except Exception as exc:  # a damaged tar/parquet is reported as data, not raised
+        return {"": f"unreadable: {exc}"}

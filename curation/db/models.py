@@ -123,6 +123,11 @@ class Image(Created, Base):
     phash_mirror: Mapped[Optional[int]] = mapped_column(BigInteger)
     dhash_mirror: Mapped[Optional[int]] = mapped_column(BigInteger)
     hashed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # Measured while hashing (0-255: grayscale mean, largest per-channel deviation), so quality thresholds
+    # can change without decoding again.
+    pixel_mean: Mapped[Optional[float]] = mapped_column(Float)
+    pixel_std: Mapped[Optional[float]] = mapped_column(Float)
+    decode_error: Mapped[Optional[str]] = mapped_column(String(300))  # why hashing could not decode it
     records: Mapped[list["SourceRecord"]] = relationship(back_populates="image")
 
 

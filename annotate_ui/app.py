@@ -1,0 +1,83 @@
+"""The Flask app factory: ``create_app(settings, engine)``, one blueprint per feature.
+
+Blueprints: ``worker`` (invites, qualification, HITs, ExternalQuestion), ``review`` (expert pass),
+``admin`` (dashboard, CSV export), ``images`` (signed image URLs), ``auth`` (reviewer/admin login).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from annotate_ui.config import AnnotateConfig, config_from_settings
+from annotate_ui.security import ImageSigner, LoginLimiter
+
+log = logging.getLogger(__name__)
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class AppState:
+    """What every request needs; kept in ``app.extensions['curate']``."""
+
+    engine: Any
+    store: Any
+    cfg: AnnotateConfig
+    signer: ImageSigner
+    limiter: LoginLimiter
+
+
+def resolve_secret_key(settings: Any) -> str | None:
+    from curation.config import load_secret
+
+    return load_secret(settings, "secret_key", "CURATE_SECRET_KEY") if settings is not None else None
+
+
+def create_app(settings: Any = None, engine: Any = None, *, config: AnnotateConfig | None = None,
+               store_path: Path | None = None, secret_key: str | None = None, testing: bool = False):
+    """A configured Flask app on ``engine`` (default: the settings' database) and the settings' store."""
+    from flask import Flask
+
+    from curation.store import ImageStore
+
+    if settings is None and (engine is None or store_path is None):
+        raise ValueError("create_app needs settings, or both an engine and a store_path")
+    cfg = config or config_from_settings(settings)
+    key = secret_key or resolve_secret_key(settings)
+    if not key:
+        key = secrets.token_urlsafe(32)
+        log.warning("no secret key configured (CURATE_SECRET_KEY or secrets.toml): using a random one; "
+                    "sessions and image links end when the server stops")
+    if engine is None:
+        from curation.db.session import connect
+
+        engine = connect(settings.database_url)
+    store = ImageStore(store_path or settings.store_path)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=key, TESTING=testing, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+                      SESSION_COOKIE_NAME="curate_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE=cfg.cookie_samesite,
+                      SESSION_COOKIE_SECURE=cfg.cookie_secure or cfg.cookie_samesite == "None",
+                      SEND_FILE_MAX_AGE_DEFAULT=3600)
+    app.extensions["curate"] = AppState(engine, store, cfg, ImageSigner(key, cfg.image_url_max_age_s),
+                                        LoginLimiter(cfg.login_attempts, cfg.login_window_s))
+    _register(app)
+    return app
+
+
+def _register(app) -> None:
+    from annotate_ui.security import check_csrf, csrf_token
+    from annotate_ui.views import admin, auth, images, review, worker
+    from annotate_ui.views.common import close_db, error_page, finish_response
+
+    app.before_request(check_csrf)
+    app.teardown_appcontext(close_db)
+    app.after_request(finish_response)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    for code in (400, 403, 404, 405, 409, 413, 429):
+        app.register_error_handler(code, error_page)
+    for module in (worker, review, admin, images, auth):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,124 @@
+"""The expert review pass: a queue of images aggregation accepted, decisions, undo, disagreements.
+
+A decision supersedes the reviewer's earlier decision on the same image (``current`` turns
+false, nothing is deleted); undo makes the reviewer's last decision not current, so the image
+returns to their queue. A reviewer never sees an image they voted on as a worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
+
+from curation.db.models import AggregatedLabel, ImageClass, Review, SourceRecord, User, Vote
+
+DECISIONS = ("accept", "reject", "relabel", "multi")
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    image_id: int
+    class_id: int
+    frequency: float | None
+    posterior: float | None
+    n_votes: int
+
+
+def _voted_by(user: User):
+    return select(Vote.image_id).where(Vote.worker_id == user.worker_id)
+
+
+def queue(session: Session, user: User, method: str, reviews_per_image: int, limit: int = 50,
+          class_id: int | None = None) -> list[QueueItem]:
+    """Accepted images this reviewer has not decided on, that still need reviews, oldest first."""
+    done_by_me = select(Review.image_id).where(Review.user_id == user.id, Review.current.is_(True))
+    counts = (select(Review.image_id, func.count(func.distinct(Review.user_id)).label("n"))
+              .where(Review.current.is_(True)).group_by(Review.image_id).subquery())
+    stmt = (select(AggregatedLabel).outerjoin(counts, counts.c.image_id == AggregatedLabel.image_id)
+            .where(AggregatedLabel.method == method, AggregatedLabel.accepted.is_(True),
+                   AggregatedLabel.image_id.not_in(done_by_me),
+                   func.coalesce(counts.c.n, 0) < reviews_per_image)
+            .order_by(AggregatedLabel.class_id, AggregatedLabel.image_id).limit(limit))
+    if user.worker_id is not None:
+        stmt = stmt.where(AggregatedLabel.image_id.not_in(_voted_by(user)))
+    if class_id is not None:
+        stmt = stmt.where(AggregatedLabel.class_id == class_id)
+    return [QueueItem(r.image_id, r.class_id, r.frequency, r.posterior, r.n_votes) for r in session.scalars(stmt)]
+
+
+def queue_size(session: Session, user: User, method: str, reviews_per_image: int) -> int:
+    return len(queue(session, user, method, reviews_per_image, limit=100_000))
+
+
+def may_review(session: Session, user: User, image_id: int) -> bool:
+    """False when the reviewer voted on this image as a worker."""
+    if user.worker_id is None:
+        return True
+    return session.scalar(select(func.count()).where(Vote.worker_id == user.worker_id,
+                                                     Vote.image_id == image_id)) == 0
+
+
+def decide(session: Session, user: User, image_id: int, decision: str, proposed_class_id: int,
+           class_id: int | None = None, note: str = "") -> Review:
+    """Record a decision; ``relabel`` needs the new ``class_id``. Supersedes this reviewer's earlier one."""
+    if decision not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}; valid: {', '.join(DECISIONS)}")
+    if not may_review(session, user, image_id):
+        raise PermissionError("you voted on this image as a worker; another reviewer must review it")
+    if decision == "relabel":
+        if class_id is None or session.get(ImageClass, class_id) is None:
+            raise ValueError("relabel needs the class the image shows")
+    final = {"accept": proposed_class_id, "relabel": class_id}.get(decision)
+    session.execute(update(Review).where(Review.user_id == user.id, Review.image_id == image_id,
+                                         Review.current.is_(True)).values(current=False))
+    review = Review(image_id=image_id, user_id=user.id, decision=decision, class_id=final,
+                    proposed_class_id=proposed_class_id, note=note[:2000], current=True)
+    session.add(review)
+    session.flush()
+    return review
+
+
+def undo_last(session: Session, user: User) -> Review | None:
+    """Withdraw the reviewer's most recent current decision; returns it (now not current)."""
+    last = session.scalar(select(Review).where(Review.user_id == user.id, Review.current.is_(True))
+                          .order_by(Review.id.desc()).limit(1))
+    if last is not None:
+        last.current = False
+        session.flush()
+    return last
+
+
+def disagreeing_images(session: Session) -> list[int]:
+    """Images whose current reviews (by different reviewers) differ in decision or final class."""
+    rows = session.execute(select(Review.image_id, Review.decision, Review.class_id)
+                           .where(Review.current.is_(True)).order_by(Review.image_id)).all()
+    verdicts: dict[int, set] = {}
+    for image_id, decision, class_id in rows:
+        verdicts.setdefault(image_id, set()).add((decision, class_id))
+    return [image_id for image_id, found in verdicts.items() if len(found) > 1]
+
+
+def disagreements(session: Session) -> list[tuple[int, list[tuple[str, str, str | None]]]]:
+    """(image id, [(reviewer, decision, final class name)]) for every disputed image."""
+    out = []
+    for image_id in disagreeing_images(session):
+        rows = session.execute(select(User.username, Review.decision, ImageClass.name)
+                               .join(User, User.id == Review.user_id)
+                               .outerjoin(ImageClass, ImageClass.id == Review.class_id)
+                               .where(Review.image_id == image_id, Review.current.is_(True))
+                               .order_by(User.username)).all()
+        out.append((image_id, [tuple(r) for r in rows]))
+    return out
+
+
+def provenance(session: Session, image_id: int) -> SourceRecord | None:
+    """The first source record of an image (its title, owner, tags, license: untrusted strings)."""
+    return session.scalar(select(SourceRecord).where(SourceRecord.image_id == image_id)
+                          .order_by(SourceRecord.id).limit(1))
+
+
+def reviewed_count(session: Session, user: User) -> int:
+    return int(session.scalar(select(func.count()).where(and_(Review.user_id == user.id,
+                                                               Review.current.is_(True)))) or 0)

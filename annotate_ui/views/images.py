@@ -1,0 +1,59 @@
+"""Images by signed, opaque reference: ``/img/<signed>``.
+
+The file path comes only from the database's sha256 (checked as 64 hex digits by the store), never
+from the request, so no URL can reach outside the store. A bad or expired signature is a 404.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, send_file
+from sqlalchemy import select
+
+from annotate_ui.views.common import current_user, db, state
+from curation.db.models import GoldItem, HitItem, Image
+
+bp = Blueprint("images", __name__)
+MIMETYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
+             "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff"}
+
+
+def image_url(kind: str, ref) -> str:
+    """The URL of an image reference (``h``: HIT item token, ``x``: gold id, ``r``: image id)."""
+    from flask import url_for
+
+    return url_for("images.image", signed=state().signer.sign(kind, ref))
+
+
+def _image_for(kind: str, ref) -> Image | None:
+    session = db()
+    if kind == "h" and isinstance(ref, str):
+        return session.scalar(select(Image).join(HitItem, HitItem.image_id == Image.id).where(HitItem.token == ref))
+    if kind == "x" and isinstance(ref, int):
+        return session.scalar(select(Image).join(GoldItem, GoldItem.image_id == Image.id).where(GoldItem.id == ref))
+    if kind == "r" and isinstance(ref, int):
+        if current_user() is None:
+            return None
+        return session.get(Image, ref)
+    return None
+
+
+@bp.get("/img/<signed>")
+def image(signed: str):
+    loaded = state().signer.load(signed)
+    if loaded is None:
+        abort(404)
+    found = _image_for(*loaded)
+    if found is None:
+        abort(404)
+    try:
+        path = state().store.path(found.sha256)
+    except ValueError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    # An open file, not a path: no Last-Modified or ETag from the store, which could tell gold
+    # (imported at another time, shared across HITs) from candidates.
+    response = send_file(path.open("rb"), mimetype=MIMETYPES.get(found.format or "", "application/octet-stream"),
+                         max_age=3600, conditional=False, etag=False, last_modified=None)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

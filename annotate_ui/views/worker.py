@@ -1,0 +1,213 @@
+"""The worker's way through: invite or token -> instructions -> qualification -> HITs -> completion code.
+
+Also the ExternalQuestion entry ``/task?assignmentId=…&hitId=…&workerId=…&turkSubmitTo=…`` that a
+crowd platform frames; ``assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE`` is its preview mode.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
+
+from annotate_ui import accounts, leasing
+from annotate_ui.hits import example_images
+from annotate_ui.views.common import current_worker, db, message, state, switch_identity
+from annotate_ui.views.images import image_url
+from curation.db.models import Assignment, Hit, HitItem, ImageClass, Worker, utcnow
+
+bp = Blueprint("worker", __name__)
+PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+
+
+def _worker_or_login() -> Worker:
+    worker = current_worker()
+    if worker is None:
+        abort(403, description="Open your invite link or worker link first.")
+    return worker
+
+
+def _needed_kind(worker: Worker) -> str | None:
+    """'qualification' before a first HIT when one is open, 'label' after, None if the worker failed it."""
+    if worker.qualified is False:
+        return None
+    if worker.qualified is None and db().scalar(select(exists().where(Hit.kind == "qualification",
+                                                                     Hit.status == "open"))):
+        return "qualification"
+    return "label"
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("worker.home") if current_worker() else url_for("auth.login"))
+
+
+@bp.get("/join/<code>")
+def join_page(code: str):
+    """The invite's landing page; joining is a POST, so link previewers cannot use up invites."""
+    return render_template("join.html", code=code[:128])
+
+
+@bp.post("/join/<code>")
+def join(code: str):
+    worker = accounts.redeem_invite(db(), code[:128])
+    if worker is None:
+        db().rollback()
+        return message("Invite not valid", "This invite link is unknown, used up or expired.", 404)
+    db().commit()
+    switch_identity(worker_id=worker.id)
+    return redirect(url_for("worker.home", new=1))
+
+
+@bp.get("/t/<token>")
+def token_login(token: str):
+    worker = accounts.worker_by_token(db(), token)
+    if worker is None:
+        return message("Link not valid", "This worker link is unknown.", 404)
+    switch_identity(worker_id=worker.id)
+    return redirect(url_for("worker.home"))
+
+
+@bp.get("/w")
+def home():
+    worker = _worker_or_login()
+    done = db().scalar(select(func.count()).where(Assignment.worker_id == worker.id,
+                                                  Assignment.status.in_(("submitted", "rejected")))) or 0
+    return render_template("home.html", worker=worker, done=done, kind=_needed_kind(worker),
+                           new=request.args.get("new") == "1",
+                           resume=url_for("worker.token_login", token=worker.token, _external=True)
+                           if worker.token else None)
+
+
+@bp.post("/w/start")
+def start():
+    worker = _worker_or_login()
+    kind = _needed_kind(worker)
+    if kind is None:
+        return message("Qualification not passed", "Thank you for your time; your answers on the "
+                       "qualification task were not accurate enough to continue.")
+    assignment = leasing.lease_next(db(), worker.id, state().cfg, kind=kind)
+    db().commit()
+    if assignment is None:
+        return message("No HITs right now", "There is no task available for you at the moment. "
+                       "Come back later.", action=("Try again", url_for("worker.start")))
+    return redirect(url_for("worker.assignment", public_id=assignment.public_id))
+
+
+def _own_assignment(public_id: str) -> Assignment:
+    """The signed-in worker's assignment; anyone else's is a 404 (never revealed)."""
+    worker = _worker_or_login()
+    assignment = db().scalar(select(Assignment).where(Assignment.public_id == public_id[:64]))
+    if assignment is None or assignment.worker_id != worker.id:
+        abort(404)
+    return assignment
+
+
+def _hit_context(hit: Hit, preview: bool) -> dict:
+    session = db()
+    cls = session.get(ImageClass, hit.class_id)
+    items = list(session.scalars(select(HitItem).where(HitItem.hit_id == hit.id).order_by(HitItem.position)))
+    cfg = state().cfg
+    examples = [image_url("x", g.id) for g in example_images(session, cls, cfg.examples_per_class)]
+    grid = [{"value": item.token, "img": image_url("h", item.token)} for item in items]
+    return {"hit": hit, "cls": cls, "grid": grid, "examples": examples, "preview": preview,
+            "data": {"class_key": cls.key, "class_name": cls.name, "items": grid, "preview": preview}}
+
+
+@bp.get("/w/a/<public_id>")
+def assignment(public_id: str):
+    assignment = _own_assignment(public_id)
+    if assignment.status in ("submitted", "rejected"):
+        return redirect(url_for("worker.done", public_id=public_id))
+    if assignment.status != "leased" or assignment.lease_expires_at < utcnow():
+        return message("Lease expired", "This HIT's time ran out and it went back to the pool.", 410,
+                       action=("Start another HIT", url_for("worker.start")))
+    hit = db().get(Hit, assignment.hit_id)
+    context = _hit_context(hit, preview=False)
+    upcoming = leasing.peek_next(db(), assignment.worker_id)
+    preload = [image_url("h", t) for t in db().scalars(select(HitItem.token).where(
+        HitItem.hit_id == upcoming.id).order_by(HitItem.position))] if upcoming is not None else []
+    done = db().scalar(select(func.count()).where(Assignment.worker_id == assignment.worker_id,
+                                                  Assignment.status.in_(("submitted", "rejected")))) or 0
+    context["data"].update(preload=preload, submit=url_for("worker.submit", public_id=public_id))
+    return render_template("hit.html", assignment=assignment, done=done, **context)
+
+
+@bp.post("/w/a/<public_id>/submit")
+def submit(public_id: str):
+    assignment = _own_assignment(public_id)
+    selected = request.form.getlist("sel")
+    if len(selected) > state().cfg.max_form_items:
+        abort(413)
+    try:
+        leasing.submit(db(), assignment.id, selected, state().cfg)
+        db().commit()
+    except IntegrityError:
+        db().rollback()  # a concurrent duplicate lost the race; the winner's votes stand
+    except leasing.SubmitError as exc:
+        db().rollback()
+        return message("Not submitted", str(exc), 409, action=("Start another HIT", url_for("worker.start")))
+    return redirect(url_for("worker.done", public_id=public_id))
+
+
+@bp.get("/w/a/<public_id>/done")
+def done(public_id: str):
+    assignment = _own_assignment(public_id)
+    if assignment.status not in ("submitted", "rejected"):
+        return redirect(url_for("worker.assignment", public_id=public_id))
+    hit = db().get(Hit, assignment.hit_id)
+    worker = db().get(Worker, assignment.worker_id)
+    turk = session.get("turk") or {}
+    external = turk if turk.get("assignmentId") == assignment.external_assignment_id and turk.get("submitTo") else None
+    return render_template("done.html", assignment=assignment, hit=hit, worker=worker, external=external,
+                           kind=_needed_kind(worker))
+
+
+@bp.post("/w/a/<public_id>/return")
+def give_back(public_id: str):
+    assignment = _own_assignment(public_id)
+    leasing.return_assignment(db(), assignment.id)
+    db().commit()
+    return redirect(url_for("worker.home"))
+
+
+def _submit_target(turk_submit_to: str) -> str | None:
+    parsed = urlparse(turk_submit_to)
+    if parsed.scheme not in ("https", "http") or not parsed.netloc or parsed.username or parsed.password:
+        return None
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path.rstrip('/')}/mturk/externalSubmit"
+
+
+@bp.get("/task")
+def external_task():
+    """ExternalQuestion entry: preview with inputs disabled, or lease for the platform's worker."""
+    args = {k: (request.args.get(k) or "")[:200] for k in ("assignmentId", "hitId", "workerId", "turkSubmitTo")}
+    hit = db().scalar(select(Hit).where(Hit.public_id == args["hitId"])) if args["hitId"] else None
+    if args["assignmentId"] in ("", PREVIEW):
+        hit = hit or db().scalar(select(Hit).where(Hit.kind == "label", Hit.status == "open").order_by(Hit.id))
+        if hit is None:
+            return message("No HITs", "There are no open HITs.", 404)
+        return render_template("hit.html", assignment=None, done=0, **_hit_context(hit, preview=True))
+    if not args["workerId"]:
+        abort(400, description="workerId is missing")
+    try:
+        worker = accounts.external_worker(db(), args["workerId"])
+        db().commit()
+    except IntegrityError:
+        db().rollback()
+        worker = accounts.external_worker(db(), args["workerId"])
+    switch_identity(worker_id=worker.id, turk={"assignmentId": args["assignmentId"],
+                                               "submitTo": _submit_target(args["turkSubmitTo"])})
+    kind = _needed_kind(worker)
+    if kind is None:
+        return message("Qualification not passed", "Your qualification answers were not accurate enough.")
+    target = hit.id if hit is not None and kind == "label" and hit.kind == "label" else None
+    leased = leasing.lease_next(db(), worker.id, state().cfg, kind=kind, hit_id=target,
+                                external_assignment_id=args["assignmentId"])
+    db().commit()
+    if leased is None:
+        return message("HIT not available", "This HIT is full, expired, or shows images you have seen.", 409)
+    return redirect(url_for("worker.assignment", public_id=leased.public_id))
+

@@ -1,0 +1,159 @@
+"""Load benchmark of the labeling app: 50 concurrent simulated workers against ``curate serve``.
+
+A fresh workspace gets synthetic candidates and gold for a fixed number of HITs; ``curate serve``
+(waitress) runs in a subprocess on 127.0.0.1; 50 simulated workers join by invite and label
+through HTTP until every HIT has its workers. Reported: p50/p99 latency of HIT pages, images,
+submits and leases, HITs completed per second, and, as the baseline measured in the same run on
+the same server, the latency of a static file (each worker fetches the stylesheet once per HIT).
+
+Targets: HIT page p99 within 10x the static file's p99; no request failing.
+
+    python bench/ui_load.py            # full: 40 HITs of 48 images (42 + 3 + 3 gold), 5 workers each
+    python bench/ui_load.py --quick    # smoke: 8 HITs of 12 images
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build(workspace: Path, classes: int, hits_per_class: int, candidates: int, gold_pos: int, gold_neg: int,
+          workers: int, seed: int):
+    """A workspace with ``classes`` x ``hits_per_class`` HITs; returns (settings, truth, invite code)."""
+    from annotate_ui.accounts import create_invite
+    from annotate_ui.config import load_config
+    from annotate_ui.demo import make_world
+    from annotate_ui.hits import create_hits
+    from curation.config import load_settings
+    from curation.db.session import connect, session_scope, upgrade
+    from curation.store import ImageStore
+    from curation.taxonomy import ClassDef, ensure_class_set
+    from curation.workspace import create_workspace
+
+    create_workspace(workspace)
+    settings = load_settings(workspace, {})
+    engine = connect(settings.database_url)
+    upgrade(engine)
+    cfg = load_config(None, candidates_per_hit=candidates, gold_positives_per_hit=gold_pos,
+                      gold_negatives_per_hit=gold_neg, workers_per_image=workers, min_gold_answers=10 ** 6)
+    rng = np.random.default_rng(seed)
+    # Enough gold that a worker can take many HITs without ever seeing an image twice.
+    gold = cfg.examples_per_class + 3 * gold_pos * hits_per_class
+    with session_scope(engine) as session:
+        defs = [ClassDef(f"c{k}", f"class {k}", None, f"synthetic class number {k}") for k in range(classes)]
+        class_set = ensure_class_set(session, "bench", defs, "load benchmark")
+        truth = make_world(session, ImageStore(settings.store_path), list(class_set.classes),
+                           candidates * hits_per_class, gold, rng)
+        for cls in class_set.classes:
+            create_hits(session, cls, cfg, rng, "benchmark")
+        code = create_invite(session, note="bench").code
+    engine.dispose()
+    return settings, truth, code
+
+
+def start_server(workspace: Path, port: int, threads: int) -> subprocess.Popen:
+    env = {**os.environ, "CURATE_WORKSPACE": str(workspace), "CURATE_SECRET_KEY": "bench-" + os.urandom(8).hex()}
+    env.pop("CURATE_DB", None)
+    proc = subprocess.Popen([sys.executable, "-m", "curation", "serve", "--port", str(port), "--threads", str(threads)],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/static/app.css", timeout=2).status_code == 200:
+                return proc
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("curate serve did not start within 60 s")
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values) * 1000.0, q)) if values else float("nan")
+
+
+def assignment_counts(settings) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from curation.db.models import Assignment
+    from curation.db.session import connect, session_scope
+
+    engine = connect(settings.database_url)
+    with session_scope(engine) as session:
+        counts = dict(session.execute(select(Assignment.status, func.count()).group_by(Assignment.status)).all())
+    engine.dispose()
+    return counts
+
+
+def report(result, seconds: float, expected_hits: int, counts: dict[str, int]) -> bool:
+    print(f"\n{'request':<10} {'count':>7} {'p50 ms':>9} {'p99 ms':>9}")
+    for kind in ("static", "hit_page", "image", "submit", "start", "done"):
+        values = result.latencies.get(kind, [])
+        print(f"{kind:<10} {len(values):>7} {pct(values, 50):>9.1f} {pct(values, 99):>9.1f}")
+    done = result.hits_done
+    print(f"\nHIT assignments completed: {done} in {seconds:.1f} s = {done / seconds:.2f} HITs/s; in the database: "
+          f"{counts.get('submitted', 0)} counted of {expected_hits} slots, {counts.get('rejected', 0)} of flagged "
+          f"workers (their HITs reopened), {counts.get('leased', 0)} still leased")
+    ratio = pct(result.latencies.get("hit_page", []), 99) / pct(result.latencies.get("static", []), 99)
+    failed = len(result.failures)
+    if counts.get("submitted", 0) != expected_hits:
+        print(f"warning: {counts.get('submitted', 0)} counted assignments, expected {expected_hits}")
+    for line in result.failures[:5]:
+        print(f"failure: {line}")
+    print(f"TARGET hit_page_p99_vs_static_p99: {ratio:.1f}x (target <= 10x) {'met' if ratio <= 10 else 'missed'}")
+    print(f"TARGET failed_requests: {failed} (target 0) {'met' if failed == 0 else 'missed'}")
+    return ratio <= 10 and failed == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="A reduced smoke run (8 HITs of 12 images).")
+    parser.add_argument("--workers", type=int, default=50, help="Concurrent simulated workers.")
+    parser.add_argument("--threads", type=int, default=16, help="Server request threads.")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    classes, per_class, cand, gp, gn = (4, 2, 8, 2, 2) if args.quick else (8, 5, 42, 3, 3)
+    per_image = 5
+    from annotate_ui.simulate import run_crowd
+
+    with tempfile.TemporaryDirectory(prefix="curate-ui-load-") as tmp:
+        workspace = Path(tmp) / "ws"
+        started = time.perf_counter()
+        settings, truth, code = build(workspace, classes, per_class, cand, gp, gn, per_image, args.seed)
+        n_hits = classes * per_class
+        print(f"workspace with {n_hits} HITs of {cand + gp + gn} images, {per_image} workers per image "
+              f"built in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        server = start_server(workspace, port, args.threads)
+        try:
+            crew = ["honest"] * (args.workers - args.workers // 10) + ["careless"] * (args.workers // 10)
+            started = time.perf_counter()
+            result = run_crowd(f"http://127.0.0.1:{port}", code, crew, truth, seed=args.seed, fetch_static=True)
+            seconds = time.perf_counter() - started
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+        print(f"{args.workers} concurrent simulated workers against curate serve (waitress, {args.threads} threads)")
+        return 0 if report(result, seconds, n_hits * per_image, assignment_counts(settings)) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Download the images of pending (or failed) source records, concurrently and bounded.
+
+Fetching runs through :func:`curation.parallel.map_unordered` (threads here, or Ray tasks with
+``ray=``); the calling thread probes and stores the bytes (:func:`attach_bytes`) and records each
+failure's reason, committing every ``batch`` results so a killed download resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from curation.db.models import QuerySource, SourceRecord
+from curation.db.session import session_scope
+from curation.download.fetch import FetchResult, FetchTask, fetch
+from curation.ingest.records import attach_bytes
+from curation.store import ImageStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DownloadStats:
+    attempted: int = 0
+    downloaded: int = 0
+    failed: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        def fmt(counter: Counter) -> str:
+            return ", ".join(f"{k}: {v}" for k, v in sorted(counter.items())) or "none"
+
+        return (f"downloaded {self.downloaded} of {self.attempted}; failed {sum(self.failed.values())} "
+                f"({fmt(self.failed)}); rejected {sum(self.rejected.values())} ({fmt(self.rejected)})")
+
+
+def select_records(session: Session, *, retry_failed: bool = False, source: str | None = None,
+                   job_id: int | None = None, limit: int | None = None) -> list[tuple[int, str]]:
+    """(id, url) of records to download: pending ones, plus failed ones with ``retry_failed``."""
+    states = ["pending", "failed"] if retry_failed else ["pending"]
+    stmt = select(SourceRecord.id, SourceRecord.url).where(SourceRecord.status.in_(states),
+                                                           SourceRecord.url.is_not(None))
+    if source:
+        stmt = stmt.where(SourceRecord.source == source)
+    if job_id is not None:
+        stmt = stmt.where(SourceRecord.id.in_(select(QuerySource.source_record_id).where(QuerySource.job_id == job_id)))
+    stmt = stmt.order_by(SourceRecord.id)
+    if limit:
+        stmt = stmt.limit(limit)
+    return [(int(i), str(u)) for i, u in session.execute(stmt).all()]
+
+
+def apply_result(session: Session, store: ImageStore, result: FetchResult, stats: DownloadStats,
+                 max_pixels: int, max_bytes: int) -> None:
+    """Store the bytes (probed) or record the failure on the result's source record."""
+    record = session.get(SourceRecord, result.record_id)
+    if record is None:
+        return
+    stats.attempted += 1
+    if result.status == "ok" and result.data is not None:
+        if attach_bytes(session, store, record, result.data, max_pixels, max_bytes):
+            stats.downloaded += 1
+        else:
+            stats.rejected[(record.error or "rejected").split(":", 1)[0]] += 1
+        record.attempts = (record.attempts or 1) - 1 + result.attempts
+        return
+    record.status, record.error = result.status, (result.error or result.status)[:2000]
+    record.attempts = (record.attempts or 0) + result.attempts
+    (stats.failed if result.status == "failed" else stats.rejected)[record.error.split(":", 1)[0].split(" ")[0]] += 1
+
+
+def download(engine: Engine, store: ImageStore, records: Sequence[tuple[int, str]], *, max_pixels: int,
+             max_bytes: int, workers: int = 32, ray: str | None = None, timeout: float = 30.0, tries: int = 4,
+             batch: int = 100, on_result: Callable[[DownloadStats], None] | None = None) -> DownloadStats:
+    """Fetch and store ``records``; returns counts of what happened."""
+    from curation.parallel import map_unordered
+
+    stats = DownloadStats()
+    store_root = None if ray else str(store.root)  # Ray workers may not share this machine's disk
+    tasks: Iterator[FetchTask] = (FetchTask(rid, url, max_bytes=max_bytes, timeout=timeout, tries=tries,
+                                            store_root=store_root, max_pixels=max_pixels) for rid, url in records)
+    results = map_unordered(fetch, tasks, workers=workers, kind="threads", ray=ray, max_pending=workers * 2,
+                            ray_options={"num_cpus": 0.25} if ray else None)
+    pending: list[FetchResult] = []
+    for result in results:
+        pending.append(result)
+        if len(pending) >= batch:
+            _commit(engine, store, pending, stats, max_pixels, max_bytes)
+            pending = []
+            if on_result:
+                on_result(stats)
+    if pending:
+        _commit(engine, store, pending, stats, max_pixels, max_bytes)
+        if on_result:
+            on_result(stats)
+    log.info("%s", stats.summary())
+    return stats
+
+
+def _commit(engine: Engine, store: ImageStore, results: list[FetchResult], stats: DownloadStats, max_pixels: int,
+            max_bytes: int) -> None:
+    with session_scope(engine) as session:
+        ids = [r.record_id for r in results]
+        list(session.scalars(select(SourceRecord).where(SourceRecord.id.in_(ids))))  # one query for the batch
+        with session.no_autoflush:  # store_image flushes what it needs; fewer flushes, same rows
+            for result in results:
+                apply_result(session, store, result, stats, max_pixels, max_bytes)

@@ -1,0 +1,208 @@
+"""A scrape job's state in the database: its queries' upload-date windows (the resumable cursor), and
+the photos each page found. Functions here take a Session and never commit; the runner commits after
+every page, so a killed job loses at most the page in flight and a rerun fetches it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Mapping, Sequence
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from curation.db.models import Query, QuerySource, ScrapeJob, ScrapeWindow, SourceRecord
+from curation.flickr.photos import EXTRAS, record_fields
+
+FLICKR_FIRST_UPLOAD = int(dt.datetime(2004, 2, 1, tzinfo=dt.timezone.utc).timestamp())
+FLICKR_CAP = 4000
+
+
+@dataclass(frozen=True)
+class ScrapeOptions:
+    licenses: tuple[str, ...]  # Flickr license ids
+    min_upload: int = FLICKR_FIRST_UPLOAD  # unix seconds, inclusive
+    max_upload: int = 0  # unix seconds, exclusive; 0 = now, fixed when the job is created
+    min_taken: str | None = None  # "YYYY-MM-DD"
+    max_taken: str | None = None
+    safe_search: int = 1
+    content_type: int | None = 1
+    media: str = "photos"
+    max_per_query: int | None = None
+    sizes: tuple[str, ...] = ("url_c", "url_l", "url_o")
+    per_page: int = 500
+    cap: int = FLICKR_CAP
+
+    def search_params(self, text: str, low: int, high: int, page: int) -> dict:
+        params = {"text": text, "min_upload_date": low, "max_upload_date": high - 1, "page": page,
+                  "per_page": self.per_page, "sort": "date-posted-desc", "safe_search": self.safe_search,
+                  "media": self.media, "license": ",".join(self.licenses),
+                  "extras": ",".join((*EXTRAS, *self.sizes, "url_z", "url_m"))}
+        if self.content_type:
+            params["content_type"] = self.content_type
+        if self.min_taken:
+            params["min_taken_date"] = f"{self.min_taken} 00:00:00"
+        if self.max_taken:
+            params["max_taken_date"] = f"{self.max_taken} 23:59:59"
+        return params
+
+
+@dataclass(frozen=True)
+class WindowTask:
+    """One page to fetch: a snapshot of a window's cursor, safe to hand to a worker thread."""
+
+    window_id: int
+    query_id: int
+    text: str
+    low: int
+    high: int
+    page: int
+
+
+@dataclass
+class PageResult:
+    total: int
+    pages: int
+    photos: list[dict] = field(default_factory=list)
+
+
+def job_name(texts: Sequence[str], options: ScrapeOptions) -> str:
+    """A stable default name: the same command line names the same job, so a rerun resumes it."""
+    key = json.dumps({"q": sorted(texts), "o": asdict(options)}, sort_keys=True)
+    return "flickr-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def prepare_job(session: Session, name: str, queries: Sequence[Query], options: ScrapeOptions,
+                now: int) -> ScrapeJob:
+    """Create the job and one window per query (or find them); failed windows go back to pending."""
+    job = session.scalar(select(ScrapeJob).where(ScrapeJob.name == name))
+    if job is None:
+        params = asdict(options) | {"max_upload": options.max_upload or now}
+        job = ScrapeJob(name=name, source="flickr", params=params, status="running")
+        session.add(job)
+        session.flush()
+    job.status = "running"
+    low, high = int(job.params["min_upload"]), int(job.params["max_upload"])
+    have = set(session.scalars(select(ScrapeWindow.query_id).where(ScrapeWindow.job_id == job.id)))
+    for query in queries:
+        if query.id not in have:
+            session.add(ScrapeWindow(job_id=job.id, query_id=query.id, min_upload=low, max_upload=high))
+    for window in session.scalars(select(ScrapeWindow).where(ScrapeWindow.job_id == job.id,
+                                                             ScrapeWindow.status == "failed")):
+        window.status = "pending"
+    session.flush()
+    return job
+
+
+def job_options(job: ScrapeJob) -> ScrapeOptions:
+    params = dict(job.params)
+    for key in ("licenses", "sizes"):
+        params[key] = tuple(params[key])
+    return ScrapeOptions(**params)
+
+
+def open_tasks(session: Session, job: ScrapeJob) -> list[WindowTask]:
+    rows = session.execute(select(ScrapeWindow, Query.text).join(Query, Query.id == ScrapeWindow.query_id)
+                           .where(ScrapeWindow.job_id == job.id, ScrapeWindow.status == "pending")
+                           .order_by(ScrapeWindow.id)).all()
+    return [WindowTask(w.id, w.query_id, text, w.min_upload, w.max_upload, w.next_page) for w, text in rows]
+
+
+def query_counts(session: Session, query_ids: Sequence[int]) -> dict[int, int]:
+    rows = session.execute(select(QuerySource.query_id, func.count()).where(QuerySource.query_id.in_(query_ids))
+                           .group_by(QuerySource.query_id)).all()
+    return {int(q): int(n) for q, n in rows}
+
+
+def parse_page(photos: Mapping) -> PageResult:
+    """The ``photos`` envelope with str or int numbers."""
+    from curation.flickr.photos import as_int
+
+    rows = photos.get("photo") or []
+    return PageResult(as_int(photos.get("total")) or 0, as_int(photos.get("pages")) or 0,
+                      [p for p in rows if isinstance(p, Mapping)])
+
+
+def record_page(session: Session, job: ScrapeJob, task: WindowTask, page: PageResult, options: ScrapeOptions,
+                license_short: Mapping[str, str], quota: int | None) -> tuple[list[WindowTask], dict[str, int]]:
+    """Store one fetched page and advance the window's cursor; returns the follow-up tasks and counts.
+
+    A first page that reports ``cap`` or more results splits its window in two (by upload date), unless
+    the window is one second wide. Photos already known (other pages, windows or queries) are linked,
+    not duplicated.
+    """
+    window = session.get(ScrapeWindow, task.window_id)
+    counts = store_photos(session, job.id, task.query_id, page.photos, options, license_short, quota)
+    window.found += counts["linked"]
+    if task.page == 1:
+        window.total_reported, window.pages = page.total, page.pages
+        if page.total >= options.cap and task.high - task.low > 1:
+            window.status = "split"
+            mid = (task.low + task.high) // 2
+            return [_child(session, window, task, lo, hi) for lo, hi in ((task.low, mid), (mid, task.high))], counts
+    last = min(window.pages or page.pages, math.ceil(options.cap / options.per_page))
+    window.next_page = task.page + 1
+    if window.next_page > last or not page.photos or (quota is not None and counts["linked"] >= quota):
+        window.status = "done"
+        return [], counts
+    return [WindowTask(window.id, task.query_id, task.text, task.low, task.high, window.next_page)], counts
+
+
+def _child(session: Session, parent: ScrapeWindow, task: WindowTask, low: int, high: int) -> WindowTask:
+    child = session.scalar(select(ScrapeWindow).where(
+        ScrapeWindow.job_id == parent.job_id, ScrapeWindow.query_id == parent.query_id,
+        ScrapeWindow.min_upload == low, ScrapeWindow.max_upload == high))
+    if child is None:
+        child = ScrapeWindow(job_id=parent.job_id, query_id=parent.query_id, min_upload=low, max_upload=high)
+        session.add(child)
+        session.flush()
+    return WindowTask(child.id, task.query_id, task.text, low, high, child.next_page or 1)
+
+
+def store_photos(session: Session, job_id: int, query_id: int, photos: Sequence[Mapping], options: ScrapeOptions,
+                 license_short: Mapping[str, str], quota: int | None) -> dict[str, int]:
+    """Insert new source records and link every photo to the query (once); counts what happened."""
+    counts = {"new": 0, "linked": 0, "known": 0, "license": 0, "no_url": 0}
+    allowed = set(options.licenses)
+    fields_by_id: dict[str, dict] = {}
+    for photo in photos:
+        if str(photo.get("license", "")) not in allowed:
+            counts["license"] += 1  # Flickr filters by license; this guards against answers that do not
+            continue
+        fields = record_fields(photo, options.sizes, license_short)
+        if fields is None:
+            counts["no_url"] += 1
+            continue
+        fields_by_id.setdefault(fields["source_id"], fields)
+    if not fields_by_id:
+        return counts
+    ids = list(fields_by_id)
+    known = dict(session.execute(select(SourceRecord.source_id, SourceRecord.id).where(
+        SourceRecord.source == "flickr", SourceRecord.source_id.in_(ids))).all())
+    linked = set(session.scalars(select(QuerySource.source_record_id).where(
+        QuerySource.query_id == query_id, QuerySource.source_record_id.in_(list(known.values())))))
+    chosen: list[tuple[int, str]] = []
+    for rank, source_id in enumerate(ids):
+        counts["known"] += source_id in known
+        if source_id in known and known[source_id] in linked:
+            continue
+        if quota is not None and len(chosen) >= quota:
+            break
+        chosen.append((rank, source_id))
+    fresh = [source_id for _, source_id in chosen if source_id not in known]
+    if fresh:  # bulk inserts: a page of 500 photos is two statements, not a thousand
+        class_id = session.scalar(select(Query.class_id).where(Query.id == query_id))
+        rows = [{**fields_by_id[source_id], "class_id": class_id} for source_id in fresh]
+        new_ids = session.scalars(insert(SourceRecord).returning(SourceRecord.id, sort_by_parameter_order=True),
+                                  rows).all()
+        known.update(zip(fresh, new_ids))
+        counts["new"] = len(fresh)
+    if chosen:
+        session.execute(insert(QuerySource), [{"query_id": query_id, "source_record_id": known[source_id],
+                                               "job_id": job_id, "rank": rank} for rank, source_id in chosen])
+    counts["linked"] = len(chosen)
+    return counts

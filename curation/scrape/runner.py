@@ -1,0 +1,115 @@
+"""Run a scrape job: worker threads fetch pages (sharing the client's rate limiter), the calling thread
+stores each page and its cursor in one committed transaction. Windows of different queries and dates
+are fetched concurrently; the pages of one window follow each other.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from sqlalchemy import Engine
+
+from curation.db.models import ScrapeJob, ScrapeWindow
+from curation.db.session import session_scope
+from curation.flickr.client import FlickrClient, FlickrUnavailable
+from curation.scrape.job import PageResult, ScrapeOptions, WindowTask, job_options, open_tasks, parse_page, \
+    query_counts, record_page
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScrapeStats:
+    pages: int = 0
+    new: int = 0
+    linked: int = 0
+    known: int = 0
+    splits: int = 0
+    failed_windows: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def add(self, counts: Mapping[str, int]) -> None:
+        self.new += counts["new"]
+        self.linked += counts["linked"]
+        self.known += counts["known"]
+        for reason in ("license", "no_url"):
+            if counts.get(reason):
+                self.skipped[reason] = self.skipped.get(reason, 0) + counts[reason]
+
+
+def fetch_page(client: FlickrClient, options: ScrapeOptions, task: WindowTask) -> PageResult:
+    return parse_page(client.search(**options.search_params(task.text, task.low, task.high, task.page)))
+
+
+def run_job(engine: Engine, client: FlickrClient, job_id: int, license_short: Mapping[str, str], *,
+            workers: int = 8, on_page: Callable[[ScrapeStats], None] | None = None) -> ScrapeStats:
+    """Fetch every open window of the job until done; safe to kill and rerun at any moment."""
+    stats = ScrapeStats()
+    with session_scope(engine) as session:
+        job = session.get(ScrapeJob, job_id)
+        options = job_options(job)
+        queue = open_tasks(session, job)
+        counts = query_counts(session, sorted({t.query_id for t in queue}))
+    in_flight: dict[Future, WindowTask] = {}
+    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="scrape")
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < workers:
+                task = queue.pop(0)
+                if options.max_per_query is not None and counts.get(task.query_id, 0) >= options.max_per_query:
+                    continue  # the query has all it may have; its window stays open for a larger maximum
+                in_flight[pool.submit(fetch_page, client, options, task)] = task
+            if not in_flight:
+                break
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = in_flight.pop(future)
+                follow = _settle(engine, job_id, task, future, options, license_short, counts, stats)
+                queue[:0] = follow  # depth first: finish a window before opening new ones
+                if on_page:
+                    on_page(stats)
+    except BaseException:
+        for future in in_flight:
+            future.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    _finish(engine, job_id, options, counts)
+    return stats
+
+
+def _settle(engine: Engine, job_id: int, task: WindowTask, future: Future, options: ScrapeOptions,
+            license_short: Mapping[str, str], counts: dict[int, int], stats: ScrapeStats) -> list[WindowTask]:
+    try:
+        page = future.result()
+    except FlickrUnavailable as exc:
+        log.warning("window %d (%r) failed: %s", task.window_id, task.text, exc)
+        with session_scope(engine) as session:
+            window = session.get(ScrapeWindow, task.window_id)
+            window.status, window.error = "failed", str(exc)[:2000]
+        stats.failed_windows += 1
+        return []
+    quota = None if options.max_per_query is None else options.max_per_query - counts.get(task.query_id, 0)
+    with session_scope(engine) as session:
+        job = session.get(ScrapeJob, job_id)
+        follow, page_counts = record_page(session, job, task, page, options, license_short, quota)
+    counts[task.query_id] = counts.get(task.query_id, 0) + page_counts["linked"]
+    stats.pages += 1
+    stats.splits += 1 if len(follow) == 2 else 0
+    stats.add(page_counts)
+    return follow
+
+
+def _finish(engine: Engine, job_id: int, options: ScrapeOptions, counts: dict[int, int]) -> None:
+    from sqlalchemy import select
+
+    with session_scope(engine) as session:
+        job = session.get(ScrapeJob, job_id)
+        open_windows = session.scalars(select(ScrapeWindow).where(
+            ScrapeWindow.job_id == job_id, ScrapeWindow.status.in_(("pending", "failed")))).all()
+        full = options.max_per_query
+        blocking = [w for w in open_windows if w.status == "failed" or full is None or counts.get(w.query_id, 0) < full]
+        job.status = "failed" if any(w.status == "failed" for w in blocking) else ("running" if blocking else "done")

@@ -1,0 +1,240 @@
+"""One pass, one perturbed network per image: grouped convolutions over stacked per-image weights.
+
+The released scripts push one image at a time through a network whose weights were loaded into an
+``nn.Module``. Here a batch of N images and N state dicts (stacked to (N, ...) tensors) run together:
+every conv becomes one ``groups=N`` conv over the images packed into the channel dimension (the
+Noise2Net trick), and every activation distortion is applied from stacked per-image tensors. For the
+same sampled networks and activation draws the result equals the one-image path (tested).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from models.deepaugment.activations import FeatureOp, sample_cae_latent, sample_edsr_acts
+from models.deepaugment.cae import binarize
+
+Params = dict[str, torch.Tensor]
+
+
+class Nets:
+    """U distinct networks (weights stacked to (U, ...)) and which network each of N images uses.
+
+    Images are packed into "slots" (M, U·C, H, W), M = most images on one network: a ``groups=U``
+    conv then runs every image through its own network; images sharing a network (the 0.05 schedule)
+    share a batch row, so one network is a plain batched conv. Empty slots compute on zeros.
+    """
+
+    def __init__(self, p: Params, assign: Sequence[int]):
+        self.p, self.assign = p, list(assign)
+        self.u = int(next(iter(p.values())).shape[0])
+        rows: list[list[int]] = [[] for _ in range(self.u)]
+        for image, net in enumerate(self.assign):
+            rows[net].append(image)
+        self.m = max(len(r) for r in rows)
+        n = len(self.assign)
+        slots = [n] * (self.m * self.u)  # index n = a zero image
+        self.pos = [0] * n
+        for net, images in enumerate(rows):
+            for row, image in enumerate(images):
+                slots[row * self.u + net] = image
+                self.pos[image] = row * self.u + net
+        self.slots = slots
+
+    @classmethod
+    def from_states(cls, states: Sequence[dict[str, torch.Tensor]], device: Any = None) -> "Nets":
+        unique: dict[int, int] = {}
+        for s in states:
+            unique.setdefault(id(s), len(unique))
+        firsts = {i: s for s in states for i in [unique[id(s)]]}
+        ordered = [firsts[i] for i in range(len(unique))]
+        p = {k: torch.stack([s[k] for s in ordered]).to(device or ordered[0][k].device) for k in ordered[0]}
+        return cls(p, [unique[id(s)] for s in states])
+
+    def subset(self, images: Sequence[int]) -> "Nets":
+        used = sorted({self.assign[i] for i in images})
+        remap = {net: j for j, net in enumerate(used)}
+        return Nets({k: v[used] for k, v in self.p.items()}, [remap[self.assign[i]] for i in images])
+
+    def conv(self, x: torch.Tensor, name: str, stride: int = 1, padding: int = 0,
+             transpose: bool = False) -> torch.Tensor:
+        """Image i of x (N, C, H, W) through its network's conv ``name``."""
+        w, b = self.p[f"{name}.weight"], self.p[f"{name}.bias"]
+        n, c, h, wd = x.shape
+        if self.u == 1:
+            fn = F.conv_transpose2d if transpose else F.conv2d
+            return fn(x, w[0], b[0], stride=stride, padding=padding)
+        if self.m == 1 and self.slots == list(range(n)):
+            packed = x.reshape(1, n * c, h, wd)
+        else:
+            packed = torch.cat([x, x.new_zeros(1, c, h, wd)])[self.slots].reshape(self.m, self.u * c, h, wd)
+        fn = F.conv_transpose2d if transpose else F.conv2d
+        out = fn(packed, w.reshape(-1, *w.shape[2:]), b.reshape(-1), stride=stride, padding=padding, groups=self.u)
+        out = out.reshape(self.m * self.u, -1, *out.shape[2:])
+        return out if self.m == 1 and self.slots == list(range(n)) else out[self.pos]
+
+
+def stack_states(states: Sequence[dict[str, torch.Tensor]], device: Any = None) -> Nets:
+    """The networks of N images (state dicts shared between images are stacked once)."""
+    return Nets.from_states(states, device)
+
+
+def gconv(x: torch.Tensor, p: Nets, name: str, stride: int = 1, padding: int = 0) -> torch.Tensor:
+    """Per-image conv: image i through its own network's conv ``name``."""
+    return p.conv(x, name, stride, padding)
+
+
+def gconv_t(x: torch.Tensor, p: Nets, name: str, stride: int = 2) -> torch.Tensor:
+    """Per-image transposed conv."""
+    return p.conv(x, name, stride, transpose=True)
+
+
+def _stacked(ops: Sequence[FeatureOp], field: str) -> list[int]:
+    return [i for i, op in enumerate(ops) if getattr(op, field) is not None]
+
+
+def apply_ops(x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Tensor:
+    """Each image's FeatureOp on its own features, in the order of ``FeatureOp.apply``."""
+    n, c, h, w = x.shape
+    if idx := _stacked(ops, "index"):
+        index = torch.arange(c, device=x.device).repeat(n, 1)
+        for i in idx:
+            index[i] = ops[i].index
+        x = x.gather(1, index[:, :, None, None].expand_as(x))
+    if idx := _stacked(ops, "mask"):
+        mask = torch.ones_like(x)
+        for i in idx:
+            mask[i] = ops[i].mask.expand(c, h, w)
+        x = x * mask
+    for field, dim in (("flip_h", 2), ("flip_w", 3)):
+        if idx := _stacked(ops, field):
+            flags = torch.zeros(n, c, dtype=torch.bool, device=x.device)
+            for i in idx:
+                flags[i] = getattr(ops[i], field)
+            x = torch.where(flags[:, :, None, None], x.flip(dim), x)
+    for act, fn in (("relu", F.relu), ("gelu", F.gelu)):
+        sel = torch.tensor([op.act == act for op in ops], device=x.device)
+        if bool(sel.any()):
+            x = torch.where(sel[:, None, None, None], fn(x), x)
+    if idx := _stacked(ops, "kernel"):
+        sub = x[idx]
+        kernels = torch.stack([ops[i].kernel for i in idx])
+        mixed = F.conv2d(sub.reshape(1, -1, h, w), kernels.reshape(-1, c, 3, 3), padding=1, groups=len(idx))
+        x = x.clone()
+        x[idx] = mixed.view(len(idx), c, h, w)
+    return x
+
+
+# ---- EDSR ---------------------------------------------------------------------------------------
+
+def _edsr_body(p: Nets, x: torch.Tensor, layers: Sequence[int], n_blocks: int, mid: list[FeatureOp] | None,
+               single: bool) -> torch.Tensor:
+    res = x
+    for pos, i in enumerate(layers):
+        inp = x if single else res
+        if i == n_blocks:
+            res = gconv(inp, p, f"body.{i}", padding=1)
+        else:
+            hid = F.relu(gconv(inp, p, f"body.{i}.body.0", padding=1))
+            res = gconv(hid, p, f"body.{i}.body.2", padding=1) + inp
+        if mid is not None and i == 4:
+            res = apply_ops(res, mid)
+    return res
+
+
+def edsr_forward(p: Nets, x: torch.Tensor, pres: Sequence[FeatureOp], bodies: Sequence[Any]) -> torch.Tensor:
+    """Batched EDSR on images in [0, 255], each image through its own network (``p``) and ops."""
+    n_blocks = sum(1 for k in p.p if k.endswith(".body.0.weight"))
+    x = gconv(x, p, "sub_mean")
+    x = apply_ops(gconv(x, p, "head.0", padding=1), pres)
+    groups: dict[tuple, list[int]] = {}
+    for i, op in enumerate(bodies):
+        if op.name == "none" or op.mid is not None:
+            key: tuple = ("chain", tuple(range(n_blocks + 1)), True)
+        else:
+            kind, kept = op.route(n_blocks + 1)
+            key = (kind, kept, False)
+        groups.setdefault(key, []).append(i)
+    res = torch.empty_like(x)
+    for (kind, layers, with_mid), idx in groups.items():
+        sub = p.subset(idx)
+        mid = [bodies[i].mid or FeatureOp("none") for i in idx] if with_mid else None
+        res[idx] = _edsr_body(sub, x[idx], layers, n_blocks, mid, kind == "single")
+    x = res + x
+    n_up = sum(1 for k in p.p if k.startswith("tail.0.") and k.endswith(".weight"))
+    for j in range(n_up):
+        x = F.pixel_shuffle(gconv(x, p, f"tail.0.{2 * j}", padding=1), 2)
+    return gconv(gconv(x, p, "tail.1", padding=1), p, "add_mean")
+
+
+# ---- CAE ----------------------------------------------------------------------------------------
+
+def _cae_block(p: Nets, x: torch.Tensor, name: str) -> torch.Tensor:
+    h = F.leaky_relu(gconv(F.pad(x, (1, 1, 1, 1)), p, f"{name}.1"))
+    return gconv(F.pad(h, (1, 1, 1, 1)), p, f"{name}.4") + x
+
+
+def cae_forward(p: Nets, x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Tensor:
+    """Batched CAE on images in [0, 1]; ``ops`` carry each image's latent distortion and noise."""
+    x = F.leaky_relu(gconv(F.pad(x, (1, 2, 1, 2)), p, "e_conv_1.1", stride=2))
+    x = F.leaky_relu(gconv(F.pad(x, (1, 2, 1, 2)), p, "e_conv_2.1", stride=2))
+    for name in ("e_block_1", "e_block_2", "e_block_3"):
+        x = _cae_block(p, x, name)
+    z = apply_ops(torch.tanh(gconv(x, p, "e_conv_3.0", padding=2)), ops)
+    encoded = binarize(z, torch.stack([op.noise for op in ops]))
+    if idx := _stacked(ops, "post_scale"):
+        scale = torch.ones_like(encoded)
+        for i in idx:
+            scale[i] = ops[i].post_scale
+        encoded = encoded * scale
+    x = gconv(2 * encoded - 1, p, "d_up_conv_1.0")
+    x = gconv_t(F.pad(F.leaky_relu(x), (1, 1, 1, 1)), p, "d_up_conv_1.3")
+    for name in ("d_block_1", "d_block_2", "d_block_3"):
+        x = _cae_block(p, x, name)
+    x = gconv_t(F.pad(F.leaky_relu(gconv(x, p, "d_up_conv_2.0")), (1, 1, 1, 1)), p, "d_up_conv_2.3")
+    x = F.leaky_relu(gconv(x, p, "d_up_conv_3.0"))
+    return torch.tanh(gconv(F.pad(x, (2, 2, 2, 2), mode="reflect"), p, "d_up_conv_3.3"))
+
+
+# ---- sampling + running, both paths -------------------------------------------------------------
+
+def sample_acts(method: str, g: Any, n: int, shape: tuple[int, int, int], faithful: bool = True) -> list[Any]:
+    """Per-image activation draws: EDSR (pre, body) pairs on the head features, or CAE latent ops."""
+    if method == "edsr":
+        return [sample_edsr_acts(g, shape, faithful) for _ in range(n)]
+    return [sample_cae_latent(g, shape, faithful) for _ in range(n)]
+
+
+def act_shape(method: str, x: torch.Tensor, n_feats: int = 64) -> tuple[int, int, int]:
+    h, w = x.shape[-2:]
+    return (n_feats, h, w) if method == "edsr" else (32, h // 4, w // 4)
+
+
+def run_batched(method: str, states: Sequence[dict[str, torch.Tensor]], x: torch.Tensor, g: Any,
+                faithful: bool = True, acts: Sequence[Any] | None = None) -> torch.Tensor:
+    """Distort a batch in [0, 1], image i through ``states[i]``; returns [0, 1] (EDSR: x4 larger).
+
+    ``acts`` are pre-drawn activation distortions (``sample_acts``); by default they are drawn here.
+    """
+    if acts is None:
+        n_feats = states[0]["head.0.weight"].shape[0] if method == "edsr" else 32
+        acts = sample_acts(method, g, len(states), act_shape(method, x, n_feats), faithful)
+    p = stack_states(states, x.device)
+    if method == "edsr":
+        out = edsr_forward(p, x * 255, [a[0] for a in acts], [a[1] for a in acts])
+        return out.clamp(0, 255) / 255
+    return cae_forward(p, x, acts).clamp(0, 1)
+
+
+def run_one(method: str, model: torch.nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor, g: Any,
+            faithful: bool = True) -> torch.Tensor:
+    """The reference path: load ``state`` into ``model`` and distort one image (1, 3, H, W)."""
+    model.load_state_dict(state)
+    n_feats = getattr(model, "n_feats", 32)
+    (act,) = sample_acts(method, g, 1, act_shape(method, x, n_feats), faithful)
+    if method == "edsr":
+        return model(x * 255, pre=act[0], body=act[1]).clamp(0, 255) / 255
+    return model(x, op=act).clamp(0, 1)

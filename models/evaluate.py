@@ -1,0 +1,280 @@
+"""Evaluation on frozen exports with the paper's protocols.
+
+* ImageNet-R: a 1000-way model is scored on the 200 ImageNet-R logits only (class table from the
+  taxonomy's package data, read as a data file); a native 200-way model (or one of our checkpoints)
+  on its own outputs. IID sets ("ImageNet-200") use the same masked logits; the gap is OOD - IID error.
+* SVSF / any single-label set: top-1 error. DFR (multi-label): frequency-weighted mAP per set and the
+  average over the OOD sets. ImageNet-C style exports (``curate corrupt``): error per corruption and
+  severity at the stored image size, CE and mCE normalised by AlexNet.
+* Every set: RMS calibration error and AURRA from the top softmax (sigmoid for multi-label) score.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+import importlib.util
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from curation.errors import CurateError
+from models import metrics
+from models.accel import Accel, JpegBytesDataset, autocast, collate_bytes, decode_on_device
+from models.data import EpochSampler, ExportDataset, Item, collect_items, make_loader, to_device_batch
+from models.transforms import EvalTransform
+from splits.frozen import FrozenExport
+
+log = logging.getLogger(__name__)
+IID_SUBSETS = {"val", "iid", "id", "test_iid", "iid_test", "id_test", "test_id"}
+BENCHMARKS = {"imagenet-r", "svsf", "dfr", "imagenet-c"}
+
+
+def imagenet_r_table() -> list[dict[str, str]]:
+    """The 200 ImageNet-R classes (position, wnid, imagenet_index, class_name) from the taxonomy data file."""
+    spec = importlib.util.find_spec("curation")  # the package data file, without importing the database layer
+    path = Path(spec.origin).parent / "taxonomy" / "data" / "imagenet_r_classes.csv"
+    text = path.read_text(encoding="utf-8")
+    return sorted(csv.DictReader(io.StringIO(text)), key=lambda r: int(r["position"]))
+
+
+def imagenet_r_mask() -> np.ndarray:
+    """Boolean mask over the 1000 ImageNet logits selecting the 200 ImageNet-R classes."""
+    mask = np.zeros(1000, dtype=bool)
+    mask[[int(r["imagenet_index"]) for r in imagenet_r_table()]] = True
+    return mask
+
+
+@dataclass(frozen=True)
+class Head:
+    """Which logits to keep, and each class key's position among them."""
+    keep: list[int]
+    position: dict[str, int]
+    protocol: str
+
+
+def head_for(export_classes: Sequence[Any], n_outputs: int, model_classes: Sequence[dict] | None) -> Head:
+    keys = [c.key for c in sorted(export_classes, key=lambda c: c.index)]
+    if model_classes:
+        position = {c["key"]: i for i, c in enumerate(model_classes)}
+        return Head(list(range(n_outputs)), position, "model-classes")
+    table = imagenet_r_table()
+    wnids = {r["wnid"]: i for i, r in enumerate(table)}
+    if n_outputs == 1000 and keys and all(k in wnids for k in keys):
+        return Head([int(r["imagenet_index"]) for r in table], wnids, "imagenet-r-200-of-1000")
+    if n_outputs == len(keys):
+        return Head(list(range(n_outputs)), {k: i for i, k in enumerate(keys)}, "native")
+    logit = [c.logit_index for c in sorted(export_classes, key=lambda c: c.index)]
+    if all(i is not None and 0 <= i < n_outputs for i in logit):
+        order = sorted(set(logit))
+        return Head(order, {k: order.index(i) for k, i in zip(keys, logit)}, "logit-index")
+    raise CurateError(f"a {n_outputs}-way model cannot score these {len(keys)} classes: give the export's "
+                      "classes a logit_index, or evaluate a model trained on them (--checkpoint RUN)")
+
+
+def predict(model: Any, items: Sequence[Item], accel: Accel, resize: int, crop: int, batch_size: int,
+            workers: int, keep: Sequence[int], gpu_decode: bool | None = None) -> np.ndarray:
+    """Logits (only the ``keep`` columns) for ``items`` in order; GPU path decodes JPEGs on the device."""
+    import torch
+
+    gpu_decode = accel.cuda if gpu_decode is None else gpu_decode
+    n = len(items)
+    sampler = EpochSampler(n, shuffle=False)
+    if gpu_decode:
+        ds = JpegBytesDataset(items, None, "eval", crop, resize)
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                                             collate_fn=collate_bytes, pin_memory=False,
+                                             prefetch_factor=4 if workers else None)
+    else:
+        ds = ExportDataset(items, 1, EvalTransform(resize, crop), draft=resize or None, with_targets=False)
+        loader = make_loader(ds, batch_size, sampler, workers, pin=accel.cuda)
+    keep_t = torch.tensor(list(keep), device=accel.device)
+    out = np.zeros((n, len(keep)), dtype=np.float32)
+    model.eval()
+    with torch.inference_mode():
+        for batch in loader:
+            if gpu_decode:
+                datas, boxes, _, idx = batch
+                x = decode_on_device(datas, boxes, accel.device)
+            else:
+                (x,), _, idx = batch
+            x = to_device_batch(x, accel.device, channels_last=accel.channels_last)
+            with autocast(accel):
+                logits = model(x)
+            out[idx.numpy()] = logits.float().index_select(1, keep_t).cpu().numpy()
+    return out
+
+
+def score(logits: np.ndarray, items: Sequence[Item], head: Head, keys: Sequence[str], multi_label: bool) -> dict:
+    """Error (or mAP), calibration and AURRA of one set."""
+    n, k = logits.shape
+    if multi_label:
+        targets = np.zeros((n, k), dtype=bool)
+        for i, item in enumerate(items):
+            targets[i, [head.position[keys[j]] for j in item.labels]] = True
+        probs = 1 / (1 + np.exp(-logits.astype(np.float64)))
+        top = probs.argmax(1)
+        correct = targets[np.arange(n), top]
+        conf = probs.max(1)
+        out = {"mAP": metrics.weighted_map(probs, targets)}
+    else:
+        target = np.array([head.position[keys[item.labels[0]]] for item in items])
+        shifted = logits.astype(np.float64) - logits.max(1, keepdims=True)
+        probs = np.exp(shifted) / np.exp(shifted).sum(1, keepdims=True)
+        pred = probs.argmax(1)
+        correct, conf = pred == target, probs.max(1)
+        out = {}
+    out.update(n=n, error=float(1 - correct.mean()), calibration_rms=metrics.calibration_error(conf, correct),
+               aurra=metrics.aurra(conf, correct))
+    return out
+
+
+def export_kind(export: FrozenExport) -> str:
+    """imagenet-c | dfr | imagenet-r | svsf | classification: export.json's kind, else its class set
+    (``curate export`` records it), else multi-label -> dfr, ImageNet-R wnids -> imagenet-r."""
+    info = export.info
+    kind = info.get("kind") or info.get("benchmark")
+    if kind:
+        return str(kind)
+    if info.get("class_set") in BENCHMARKS:
+        return str(info["class_set"])
+    if export.multi_label:
+        return "dfr"
+    wnids = {r["wnid"] for r in imagenet_r_table()}
+    return "imagenet-r" if export.classes and all(c.key in wnids for c in export.classes) else "classification"
+
+
+def set_groups(export: FrozenExport, subsets: Sequence[str] | None) -> list[tuple[str, list[str], Any]]:
+    """(set name suffix, subsets, row filter) per evaluated set: each non-train subset, or each
+    (corruption, severity) of an ImageNet-C style export."""
+    chosen = list(subsets) if subsets else [s for s in export.subsets() if s != "train"] or export.subsets()
+    if export_kind(export) != "imagenet-c":
+        return [(s, [s], None) for s in chosen]
+    pairs = sorted({(r.metadata.get("corruption", ""), r.metadata.get("severity", "")) for r in export.rows
+                    if r.subset in chosen})
+    return [(f"{c}-{s}" if c else "clean", chosen, (c, s)) for c, s in pairs]
+
+
+def evaluate_export(model: Any, export: FrozenExport, model_classes: Sequence[dict] | None, accel: Accel,
+                    resize: int, crop: int, batch_size: int = 256, workers: int = 4,
+                    subsets: Sequence[str] | None = None, n_outputs: int | None = None) -> dict[str, dict]:
+    """Score every set of ``export``; returns {set name: metrics} with kind, subset and protocol."""
+    if n_outputs is None:
+        n_outputs = len(model_classes) if model_classes else _outputs(model)
+    head = head_for(export.classes, n_outputs, model_classes)
+    keys = [c.key for c in sorted(export.classes, key=lambda c: c.index)]
+    kind = export_kind(export)
+    stored = kind == "imagenet-c"
+    name = str(export.info.get("name") or export.root.name)
+    results = {}
+    for suffix, subs, pair in set_groups(export, subsets):
+        items = collect_items([export], subs, [_Key(k) for k in keys])
+        if pair is not None:
+            items = [it for it in items if (it.row.metadata.get("corruption", ""),
+                                            it.row.metadata.get("severity", "")) == pair]
+        unknown = sorted({keys[j] for it in items for j in it.labels} - set(head.position))
+        if unknown:
+            raise CurateError(f"{export.root}: the model has no output for class(es) {unknown[:5]}; evaluate a "
+                              "model trained on these classes")
+        logits = predict(model, items, accel, 0 if stored else resize, 0 if stored else crop, batch_size, workers,
+                         head.keep)
+        res = score(logits, items, head, keys, export.multi_label)
+        res.update(kind=kind, export=name, path=str(Path(export.root).resolve()), subsets=subs, protocol=head.protocol)
+        if pair is not None and pair[0]:
+            res.update(corruption=pair[0], severity=int(pair[1]))
+        results[f"{name}:{suffix}"] = res
+        log.info("%s:%s %s", name, suffix, {k: res[k] for k in ("n", "error")})
+    return results
+
+
+@dataclass(frozen=True)
+class _Key:
+    key: str
+
+
+def _outputs(model: Any) -> int:
+    import torch
+
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise CurateError("cannot tell how many classes the model predicts")
+    return linears[-1].out_features
+
+
+def _matches(res: dict, spec: str) -> bool:
+    """Does a set belong to ``spec`` (EXPORT[:SUBSET], by folder or by export name)?"""
+    root, subsets = parse_set(spec)
+    same = Path(res["path"]).resolve() == root.resolve() if root.exists() else res["export"] == str(root)
+    return same and (subsets is None or bool(set(res["subsets"]) & set(subsets)))
+
+
+def summarise(sets: dict[str, dict], iid: Sequence[str] = ()) -> dict:
+    """The paper's table rows from per-set results: roles, ImageNet-R/IID gap, DFR OOD average, mCE."""
+    for res in sets.values():
+        explicit = any(_matches(res, spec) for spec in iid)
+        res["role"] = "iid" if explicit or (not iid and set(res["subsets"]) & IID_SUBSETS) else "ood"
+    summary: dict[str, Any] = {}
+    iid_sets = [r for r in sets.values() if r["role"] == "iid" and r["kind"] != "imagenet-c"]
+    iid_err = float(np.mean([r["error"] for r in iid_sets])) if iid_sets else None
+    for kind in ("imagenet-r", "classification", "svsf"):
+        ood = {n: r["error"] for n, r in sets.items() if r["kind"] == kind and r["role"] == "ood"}
+        if ood:
+            row = {"ood_error": float(np.mean(list(ood.values()))), "per_set": ood, "iid_error": iid_err}
+            if iid_err is not None:
+                row["gap"] = row["ood_error"] - iid_err
+            summary[kind] = row
+    dfr = {n: r for n, r in sets.items() if r["kind"] == "dfr"}
+    if dfr:
+        ood = [r["mAP"] for r in dfr.values() if r["role"] == "ood"]
+        summary["dfr"] = {"per_set_mAP": {n: r["mAP"] for n, r in dfr.items()},
+                          "iid_mAP": next((r["mAP"] for r in dfr.values() if r["role"] == "iid"), None),
+                          "ood_average_mAP": float(np.mean(ood)) if ood else None, "n_ood_sets": len(ood)}
+    corrupted = {(r["corruption"], r["severity"]): r["error"] for r in sets.values()
+                 if r["kind"] == "imagenet-c" and "corruption" in r}
+    if corrupted:
+        ce = metrics.corruption_errors(corrupted)
+        summary["imagenet-c"] = {"ce": ce, "mCE": metrics.mce(ce), "n_corruptions": len(ce),
+                                 "mean_error": float(np.mean(list(corrupted.values()))), "clean_error": iid_err}
+    return summary
+
+
+def parse_set(spec: str) -> tuple[Path, list[str] | None]:
+    """'EXPORT' or 'EXPORT:SUBSET[,SUBSET]' (the folder itself may not contain ':')."""
+    path, sep, subs = spec.rpartition(":") if ":" in spec and not Path(spec).exists() else (spec, "", "")
+    return Path(path), ([s for s in subs.split(",") if s] or None) if sep else None
+
+
+def evaluate_sets(loaded: Any, sets: Sequence[str], accel: Accel, out: Path, resize: int = 256, crop: int = 224,
+                  batch_size: int = 256, workers: int = 4, iid: Sequence[str] = (), check: bool = True,
+                  label: str | None = None, aug: str = "", progress: Any = None) -> dict:
+    """Evaluate a loaded model (``models.registry.LoadedModel``) on every set; merge into
+    ``out/results.json`` (self-describing) and return it."""
+    from models.accel import prepare_model
+    from models.data import open_export
+    from models.runs import code_revision, read_json, write_json
+
+    model = prepare_model(loaded.model, accel)
+    path = Path(out) / "results.json"
+    previous = read_json(path) if path.exists() else {}
+    all_sets = dict(previous.get("sets", {})) if previous.get("weights") == loaded.source else {}
+    exports = []
+    for spec in sets:
+        root, subsets = parse_set(spec)
+        export = open_export(root, check)
+        exports.append({"path": str(root.resolve()), "name": export.info.get("name", root.name),
+                        "manifest_sha256": export.manifest_sha256()})
+        all_sets.update(evaluate_export(model, export, loaded.classes, accel, resize, crop, batch_size, workers,
+                                        subsets, loaded.num_classes))
+        if progress:
+            progress(spec)
+    summary = summarise(all_sets, iid)
+    results = {"label": label or Path(out).name, "model": loaded.arch, "weights": loaded.source,
+               "aug": aug or previous.get("aug", ""), "num_classes": loaded.num_classes, "sets": all_sets,
+               "summary": summary, "exports": previous.get("exports", []) + exports, "code_revision": code_revision(),
+               "preprocessing": {"resize": resize, "crop": crop, "imagenet_c": "stored size"},
+               "device": str(accel.device), "amp": accel.cuda and accel.amp}
+    write_json(path, results)
+    return results

@@ -1,0 +1,1 @@
+"""Training recipes (TOML package data), read by ``models.recipe``."""

@@ -1,0 +1,178 @@
+"""The paper's tables from stored evaluation results (``RUN/results.json``): Markdown, CSV and LaTeX,
+and a PNG of IID accuracy against OOD accuracy across runs with a fitted line (effective robustness)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from curation.errors import CurateError
+from models.metrics import CORRUPTIONS
+from models.runs import read_json
+
+RESULTS = "results.json"
+TABLES = ("imagenet-r", "svsf", "dfr", "imagenet-c")
+
+
+def load_results(runs: Sequence[Path]) -> list[dict]:
+    out = []
+    for run in runs:
+        path = Path(run) / RESULTS if Path(run).is_dir() else Path(run)
+        if not path.is_file():
+            raise CurateError(f"{run} has no {RESULTS}; evaluate it first: curate evaluate --checkpoint {run} --sets ...")
+        data = read_json(path)
+        data.setdefault("label", path.parent.name)
+        out.append(data)
+    return out
+
+
+def _pct(x: Any) -> str:
+    return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _num(x: Any) -> str:
+    return "" if x is None else f"{x:.1f}"
+
+
+def _short(name: str) -> str:
+    return name.split(":", 1)[1] if ":" in name else name
+
+
+def build_table(kind: str, results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of one of the paper's tables; numbers in percent."""
+    if kind not in TABLES:
+        raise ValueError(f"unknown table {kind!r}; valid names: {', '.join(TABLES)}")
+    if kind == "imagenet-r":
+        header = ["run", "model", "aug", "ImageNet-200 error", "ImageNet-R error", "gap", "ImageNet-R calib. RMS"]
+        rows = []
+        for r in results:
+            s = r.get("summary", {}).get("imagenet-r")
+            if not s:
+                continue
+            calib = [v["calibration_rms"] for v in r["sets"].values() if v["kind"] == "imagenet-r" and v["role"] == "ood"]
+            rows.append([r["label"], r.get("model", ""), r.get("aug", ""), _pct(s.get("iid_error")),
+                         _pct(s["ood_error"]), _pct(s.get("gap")), _pct(float(np.mean(calib)) if calib else None)])
+        return header, rows
+    if kind == "svsf":
+        key = "svsf" if any("svsf" in r.get("summary", {}) for r in results) else "classification"
+        sets = sorted({n for r in results for n in r.get("summary", {}).get(key, {}).get("per_set", {})})
+        header = ["run", "model", "aug", "IID error"] + [_short(n) for n in sets] + ["mean OOD error"]
+        rows = [[r["label"], r.get("model", ""), r.get("aug", ""), _pct(s.get("iid_error"))]
+                + [_pct(s["per_set"].get(n)) for n in sets] + [_pct(s["ood_error"])]
+                for r in results if (s := r.get("summary", {}).get(key))]
+        return header, rows
+    if kind == "dfr":
+        sets = sorted({n for r in results for n in r.get("summary", {}).get("dfr", {}).get("per_set_mAP", {})})
+        header = ["run", "model", "aug"] + [_short(n) for n in sets] + ["OOD average mAP"]
+        rows = [[r["label"], r.get("model", ""), r.get("aug", "")] + [_pct(s["per_set_mAP"].get(n)) for n in sets]
+                + [_pct(s.get("ood_average_mAP"))] for r in results if (s := r.get("summary", {}).get("dfr"))]
+        return header, rows
+    header = ["run", "model", "aug", "clean error", "mCE"] + list(CORRUPTIONS)
+    rows = [[r["label"], r.get("model", ""), r.get("aug", ""), _pct(s.get("clean_error")), _num(s["mCE"])]
+            + [_num(s["ce"].get(c)) for c in CORRUPTIONS] for r in results if (s := r.get("summary", {}).get("imagenet-c"))]
+    return header, rows
+
+
+def to_markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def to_csv(header: list[str], rows: list[list[str]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _tex(text: str) -> str:
+    return "".join(TEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def to_latex(header: list[str], rows: list[list[str]], caption: str) -> str:
+    cols = "l" * 3 + "r" * (len(header) - 3)
+    body = [" & ".join(_tex(h) for h in header) + r" \\", r"\midrule"]
+    body += [" & ".join(_tex(c) for c in r) + r" \\" for r in rows]
+    return "\n".join([r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{cols}}}", r"\toprule", *body,
+                      r"\bottomrule", r"\end{tabular}", rf"\caption{{{_tex(caption)}}}", r"\end{table}"]) + "\n"
+
+
+def accuracy_points(kind: str, results: Sequence[dict]) -> list[tuple[str, float, float]]:
+    """(label, IID accuracy, OOD accuracy) per run for the robustness plot."""
+    points = []
+    for r in results:
+        s = r.get("summary", {}).get("imagenet-r" if kind == "imagenet-r" else
+                                     "dfr" if kind == "dfr" else "imagenet-c" if kind == "imagenet-c" else
+                                     "svsf" if "svsf" in r.get("summary", {}) else "classification")
+        if not s:
+            continue
+        if kind == "dfr":
+            iid, ood = s.get("iid_mAP"), s.get("ood_average_mAP")
+        elif kind == "imagenet-c":
+            iid, ood = (1 - s["clean_error"]) if s.get("clean_error") is not None else None, 1 - s["mean_error"]
+        else:
+            iid, ood = (1 - s["iid_error"]) if s.get("iid_error") is not None else None, 1 - s["ood_error"]
+        if iid is not None and ood is not None:
+            points.append((r["label"], float(iid), float(ood)))
+    return points
+
+
+def plot(points: Sequence[tuple[str, float, float]], path: Path, title: str) -> dict:
+    """Scatter of IID vs OOD accuracy with a least-squares line; returns the fit and each run's
+    effective robustness (OOD accuracy above the line)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+    xs, ys = np.array([p[1] for p in points]) * 100, np.array([p[2] for p in points]) * 100
+    ax.scatter(xs, ys, zorder=3)
+    for (label, _, _), x, y in zip(points, xs, ys):
+        ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    fit: dict[str, Any] = {}
+    if len(points) >= 2 and np.ptp(xs) > 0:
+        slope, intercept = np.polyfit(xs, ys, 1)
+        grid = np.linspace(xs.min(), xs.max(), 20)
+        ax.plot(grid, slope * grid + intercept, "--", color="gray", label=f"fit: y={slope:.2f}x{intercept:+.1f}")
+        ax.legend(fontsize=7)
+        fit = {"slope": float(slope), "intercept": float(intercept),
+               "effective_robustness": {p[0]: float(y - (slope * x + intercept)) for p, x, y in zip(points, xs, ys)}}
+    lo = float(min(xs.min(), ys.min())) if len(points) else 0.0
+    hi = float(max(xs.max(), ys.max())) if len(points) else 100.0
+    ax.plot([lo, hi], [lo, hi], ":", color="lightgray", label="y = x")
+    ax.set_xlabel("IID accuracy (%)")
+    ax.set_ylabel("OOD accuracy (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return fit
+
+
+def write_report(kind: str, runs: Sequence[Path], out: Path) -> dict[str, Any]:
+    """Write report-<kind>.{md,csv,tex,png} into ``out``; returns the paths, the Markdown and the fit."""
+    results = load_results(runs)
+    header, rows = build_table(kind, results)
+    if not rows:
+        raise CurateError(f"none of the runs has {kind} results; evaluate them on {kind} exports first")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    md = to_markdown(header, rows)
+    paths = {"md": out / f"report-{kind}.md", "csv": out / f"report-{kind}.csv", "tex": out / f"report-{kind}.tex",
+             "png": out / f"report-{kind}.png"}
+    paths["md"].write_text(md, encoding="utf-8")
+    paths["csv"].write_text(to_csv(header, rows), encoding="utf-8")
+    paths["tex"].write_text(to_latex(header, rows, f"{kind} results (percent)"), encoding="utf-8")
+    fit = plot(accuracy_points(kind, results), paths["png"], f"{kind}: IID vs OOD accuracy")
+    return {"paths": paths, "markdown": md, "fit": fit}

@@ -1,0 +1,233 @@
+"""Commands: ``splits build|list|show``, ``dfr ingest``, ``export``, ``verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from curation.cli import CliContext
+
+pass_cli = click.make_pass_decorator(CliContext)
+
+
+def _table(title: str, headers: list[str], rows: list[tuple]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    Console(width=160).print(table)
+
+
+def print_report(report: dict, show_classes: bool = False) -> None:
+    """Sizes per subset, per attribute value, classes (min/max or all), and what was dropped."""
+    sizes = report.get("sizes", {})
+    subsets = list(sizes)
+    _table("images per subset", ["subset", "images", "classes", "min/class", "max/class"],
+           [(s, n, len(report["classes"].get(s, {})), min(report["classes"].get(s, {0: 0}).values(), default=0),
+             max(report["classes"].get(s, {0: 0}).values(), default=0)) for s, n in sizes.items()])
+    attrs = sorted({a for s in subsets for a in report.get("attributes", {}).get(s, {})})
+    for attr in attrs:
+        values = sorted({v for s in subsets for v in report["attributes"][s].get(attr, {})})
+        _table(f"images per {attr}", [attr, *subsets],
+               [(v, *(report["attributes"][s].get(attr, {}).get(v, 0) for s in subsets)) for v in values])
+    if show_classes:
+        keys = list(dict.fromkeys(k for s in subsets for k in report["classes"].get(s, {})))
+        _table("images per class", ["class", *subsets],
+               [(k, *(report["classes"][s].get(k, 0) for s in subsets)) for k in keys])
+    for title, key in (("left out", "dropped"), ("held out for group disjointness", "held_out")):
+        if report.get(key):
+            _table(title, ["reason", "images"], sorted(report[key].items()))
+
+
+@click.group()
+def splits() -> None:
+    """Build split specs into train / IID test / OOD test sets; list and show them."""
+
+
+@splits.command("build")
+@click.argument("spec")
+@click.option("--metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Metadata table (CSV or Parquet) for table-based specs (svsf, dfr, generic).")
+@click.option("--images-root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder the table's image paths are relative to (default: the table's folder).")
+@click.option("--name", help="Save the split under this name (default: the spec's name).")
+@click.option("--replace", is_flag=True, help="Rebuild an existing split of the same name (refused once exported).")
+@click.option("--classes", "show_classes", is_flag=True, help="Also print the count of every class.")
+@pass_cli
+def splits_build(cli: CliContext, spec: str, metadata: Path | None, images_root: Path | None, name: str | None,
+                 replace: bool, show_classes: bool) -> None:
+    """Build SPEC (a .toml file or a preset: imagenet-r, svsf, dfr, generic) and save it.
+
+    The build is deterministic: the same inputs and seed give the same assignment on SQLite and PostgreSQL.
+
+    \b
+    Examples:
+      curate splits build imagenet-r
+      curate splits build svsf --metadata storefronts.parquet --images-root /data/svsf
+      curate splits build my_spec.toml --metadata table.csv --name my-split-v2
+    """
+    import time
+
+    from curation.db.session import session_scope
+    from splits.pipeline import build_and_save
+    from splits.spec import load_spec, preset_names
+
+    loaded = load_spec(spec)
+    start = time.perf_counter()
+    with session_scope(cli.engine()) as session:
+        split_id, result = build_and_save(session, loaded, cli.settings().root, metadata, images_root, name,
+                                          replace, spec if spec in preset_names() else None)
+    print_report(result.report, show_classes)
+    total = sum(result.report["sizes"].values())
+    click.echo(f"split {name or loaded.name} (id {split_id}): {total} memberships in "
+               f"{len(result.report['sizes'])} subsets, seed {loaded.seed}, {time.perf_counter() - start:.1f} s")
+
+
+@splits.command("list")
+@pass_cli
+def splits_list(cli: CliContext) -> None:
+    """List the built splits with their sizes and exports.
+
+    \b
+    Example:
+      curate splits list
+    """
+    from sqlalchemy import func, select
+
+    from curation.db.models import Export, Split
+    from curation.db.session import session_scope
+
+    with session_scope(cli.engine()) as session:
+        rows = []
+        for split in session.scalars(select(Split).order_by(Split.name)):
+            n_exports = session.scalar(select(func.count()).select_from(Export).where(Export.split_id == split.id))
+            sizes = split.report.get("sizes", {})
+            rows.append((split.name, split.report.get("kind", "db"), split.seed, len(sizes), sum(sizes.values()),
+                         n_exports))
+    _table("splits", ["name", "kind", "seed", "subsets", "memberships", "exports"], rows)
+
+
+@splits.command("show")
+@click.argument("name")
+@click.option("--classes", "show_classes", is_flag=True, help="Also print the count of every class.")
+@pass_cli
+def splits_show(cli: CliContext, name: str, show_classes: bool) -> None:
+    """Show the report of split NAME: sizes per subset, class and attribute value; exports made.
+
+    \b
+    Example:
+      curate splits show svsf --classes
+    """
+    from sqlalchemy import select
+
+    from curation.db.models import Export
+    from curation.db.session import session_scope
+    from splits.persist import get_split
+
+    with session_scope(cli.engine()) as session:
+        split = get_split(session, name)
+        report, spec_sha, seed = dict(split.report), split.spec_sha256, split.seed
+        exports = [(e.version, e.format, e.n_images, e.path) for e in session.scalars(
+            select(Export).where(Export.split_id == split.id).order_by(Export.version))]
+    click.echo(f"split {name}: kind {report.get('kind', 'db')}, seed {seed}, spec sha256 {spec_sha}")
+    print_report(report, show_classes)
+    if exports:
+        _table("exports", ["version", "format", "images", "path"], exports)
+
+
+@click.group()
+def dfr() -> None:
+    """DeepFashion Remixed: ingest DeepFashion2 annotation folders."""
+
+
+@dfr.command("ingest")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("dfr_items.parquet"),
+              help="Item table to write (.parquet or .csv).")
+def dfr_ingest(root: Path, out: Path) -> None:
+    """Read every DeepFashion2 annotation file under ROOT (<split>/annos/*.json) into an item table.
+
+    \b
+    Example:
+      curate dfr ingest /data/deepfashion2 --out dfr_items.parquet
+      curate splits build dfr --metadata dfr_items.parquet --images-root /data/deepfashion2
+    """
+    from splits.dfr import ingest, write_items
+
+    result = ingest(root)
+    for rel, reason in sorted(result.rejected.items())[:20]:
+        click.echo(f"rejected {rel}: {reason}", err=True)
+    if not result.rows:
+        raise click.ClickException(f"no readable DeepFashion2 annotation under {root} "
+                                   f"({result.files} JSON files, {len(result.rejected)} rejected)")
+    path = write_items(result, out)
+    images = len({r["image"] for r in result.rows})
+    click.echo(f"ingested {len(result.rows)} items of {images} images from {result.files} files "
+               f"({len(result.rejected)} rejected) -> {path}\n"
+               f"next:  curate splits build dfr --metadata {path} --images-root {root.resolve()}")
+
+
+@click.command("export")
+@click.argument("split")
+@click.option("--format", "fmt", type=click.Choice(["imagefolder", "webdataset", "parquet", "csv"]),
+              default="imagefolder", help="Layout of the export.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="New folder for the export (an existing export is never overwritten).")
+@click.option("--link", is_flag=True, help="Hard-link images instead of copying where the file system allows.")
+@click.option("--shard-size", default=5000, help="Images per WebDataset shard.")
+@pass_cli
+def export(cli: CliContext, split: str, fmt: str, out: Path, link: bool, shard_size: int) -> None:
+    """Export SPLIT as a frozen folder: images, manifest.csv, SHA256SUMS, spec, classes.csv, README.md card.
+
+    Images refused by the spec's license allow-list, a filter or the review are left out and counted.
+
+    \b
+    Example:
+      curate export svsf --format imagefolder --out exports/svsf-v1
+      curate verify exports/svsf-v1
+    """
+    from rich.progress import Progress
+
+    from curation.db.session import session_scope
+    from splits.pipeline import export_named
+
+    with session_scope(cli.engine()) as session, Progress(transient=True) as progress:
+        task = progress.add_task(f"exporting {split}", total=None)
+        summary, version = export_named(session, split, fmt, out, cli.settings().root, cli.settings().store_path,
+                                        link, lambda n: progress.advance(task, n), shard_size)
+    for reason, count in summary.refused.items():
+        click.echo(f"refused {count}: {reason}")
+    click.echo(f"exported {split} v{version} ({fmt}): {summary.n_rows} images, "
+               f"{sum(summary.refused.values())} refused -> {summary.out}")
+
+
+@click.command("verify")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--quick", is_flag=True, help="Check presence and the manifest only; do not re-hash.")
+def verify(directory: Path, quick: bool) -> None:
+    """Recompute an export's checksums and check its manifest; exit 1 on anything missing, altered or extra.
+
+    \b
+    Example:
+      curate verify exports/svsf-v1
+    """
+    from splits.frozen import ExportError
+    from splits.frozen import verify as verify_export
+
+    try:
+        result = verify_export(directory, rehash=not quick)
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for kind in ("missing", "altered", "extra", "inconsistent"):
+        for item in getattr(result, kind):
+            click.echo(f"{kind:12} {item}")
+    click.echo(f"checked {result.checked} files: {len(result.missing)} missing, {len(result.altered)} altered, "
+               f"{len(result.extra)} extra, {len(result.inconsistent)} inconsistent -> "
+               f"{'OK' if result.ok else 'FAILED'}")
+    if not result.ok:
+        raise SystemExit(1)

@@ -1,0 +1,280 @@
+"""``curate export``: a built split -> a frozen, self-describing export folder.
+
+Formats: ``imagefolder`` (files under ``<subset>/<class>/``, a Hugging Face ``metadata.jsonl`` per
+folder), ``csv`` (files once under ``images/`` and one CSV per subset), ``webdataset`` (tar shards per
+subset) and ``parquet`` (one Parquet file per subset). Every format also gets the frozen-export
+metadata of :mod:`splits.frozen`. Images refused by license, filter or review, or whose source is
+missing or altered, are left out and counted by reason. The output is written to a temporary folder
+and renamed into place, and an existing export is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from curation.errors import CurateError
+from splits.card import render_card
+from splits.containers import SEP, wds_key, write_parquet, write_tar
+from splits.copying import CopyJob, copy_all, read_all
+from splits.frozen import ClassEntry, ManifestRow, write_metadata
+from splits.refusals import license_reason, refusal_reasons
+from splits.spec import SplitSpec
+
+log = logging.getLogger(__name__)
+FORMATS = ("imagefolder", "webdataset", "parquet", "csv")
+UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+PROV = ("source", "source_id", "url", "owner", "license")
+
+
+@dataclass
+class ExportSummary:
+    out: Path
+    n_rows: int
+    n_files: int
+    refused: dict[str, int] = field(default_factory=dict)
+    manifest_sha256: str = ""
+
+
+def tool_version() -> str:
+    try:
+        return importlib_metadata.version("curate")
+    except importlib_metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _file_names(keys: Sequence[str], exts: Sequence[str], by_digest: bool) -> dict[str, str]:
+    """key -> a safe, unique file name (``<sha256>.<ext>`` for store images, else the sanitised path)."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for key, ext in sorted(set(zip(keys, exts))):
+        if key in names:
+            continue
+        if by_digest:
+            name = f"{key}.{ext}"
+        else:
+            stem = UNSAFE_CHARS.sub("_", key.replace("/", "__").replace("\\", "__")).strip("._") or "image"
+            name = stem[-150:]
+            base, number = name, 1
+            while name in used:
+                number += 1
+                name = f"{base}-{number}"
+        used.add(name)
+        names[key] = name
+    return names
+
+
+def _refuse(members, spec: SplitSpec, session) -> tuple[Any, Counter[str]]:
+    refused: Counter[str] = Counter()
+    if session is not None and "image_id" in members.columns and len(members):
+        ids = members["image_id"].astype(int)
+        reasons = refusal_reasons(session, ids.tolist(), dict(zip(ids, members["license"])), spec.licenses,
+                                  spec.multi_label)
+        why = ids.map(lambda i: reasons.get(i, ""))
+    else:
+        why = members["license"].map(lambda lic: license_reason(lic, spec.licenses))
+        if session is not None and "sha256" in members.columns:
+            why = why.where(why != "", _table_refusals(session, members["sha256"], spec))
+    for reason, count in why[why != ""].value_counts().items():
+        refused[reason] += int(count)
+    return members[why == ""], refused
+
+
+def _table_refusals(session, digests, spec: SplitSpec):
+    """Filter and review refusals of table images that the database knows (matched by the table's sha256)."""
+    from sqlalchemy import select
+
+    from curation.db.models import Image
+
+    wanted = sorted({d for d in digests if isinstance(d, str) and len(d) == 64})
+    ids: dict[str, int] = {}
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start:start + 5000]
+        ids.update((d, i) for d, i in session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(chunk))))
+    reasons = refusal_reasons(session, ids.values(), {}, (), spec.multi_label) if ids else {}
+    return digests.map(lambda d: reasons.get(ids.get(d, -1), ""))
+
+
+def _folder(spec: SplitSpec, subset: str, label: str) -> str:
+    if spec.layout == "class":
+        return f"{label}/"
+    if spec.layout == "subset":
+        return f"{subset}/"
+    return f"{subset}/{label}/"
+
+
+def plan_rows(members, spec: SplitSpec, fmt: str) -> list[dict[str, Any]]:
+    """One dict per member: its export path (or container#member) and file name, in manifest order."""
+    names = _file_names(members["key"].tolist(), members["ext"].tolist(), spec.source == "db")
+    rows = []
+    for rec in members.sort_values(["subset", "key"], kind="stable").to_dict("records"):
+        labels = tuple(x for x in str(rec["labels"]).split("|") if x)
+        name = names[rec["key"]]
+        label = labels[0] if len(labels) == 1 else ""
+        if fmt == "imagefolder":
+            path = _folder(spec, rec["subset"], label) + name
+        elif fmt == "csv":
+            path = f"images/{name}"
+        elif fmt == "parquet":
+            path = f"{rec['subset']}.parquet{SEP}{name}"
+        else:
+            path = f"{rec['subset']}/{wds_key(name)}.{rec['ext']}"
+        rows.append({**rec, "labels_t": labels, "file_name": name, "path": path})
+    return rows
+
+
+def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[str], classes: list[ClassEntry],
+                 fmt: str, out: Path, *, store_root: Path | None = None, session=None, link: bool = False,
+                 shard_size: int = 5000, advance: Callable[[int], None] | None = None,
+                 build_report: dict[str, Any] | None = None) -> ExportSummary:
+    """Write the export of one built split; refuses an existing, non-empty ``out``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    out = Path(out).resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CurateError(f"{out} already exists and exports are frozen: a changed export is a new version. "
+                          f"Write it to a new folder, e.g. --out {out.name}-v2")
+    members, refused = _refuse(members, spec, session)
+    planned = plan_rows(members, spec, fmt)
+    for row in planned:
+        row["src_path"] = str(Path(store_root) / row["src"][:2] / row["src"][2:4] / row["src"]) \
+            if spec.source == "db" else row["src"]
+    tmp = out.with_name(f".{out.name}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        writer = _write_files if fmt in ("imagefolder", "csv") else _write_containers
+        kept = writer(tmp, planned, fmt, refused, link, shard_size, classes, meta_cols, advance)
+        manifest = [ManifestRow(path=r["path"], sha256=r["sha256"], subset=r["subset"], labels=r["labels_t"],
+                                **{k: str(r.get(k, "")) for k in PROV},
+                                metadata={c: str(r.get(c, "")) for c in meta_cols}) for r in kept]
+        info = _info(spec, split_name, fmt, refused, build_report)
+        owners = {(r["source"], r["owner"]): str(r.get("owner_name", "")) for r in kept if r.get("owner")}
+        card = render_card(info, classes, manifest, owners, _card_attributes(spec, kept, meta_cols), dict(refused))
+        write_metadata(tmp, info, classes, manifest, card, _extra_files(spec, kept, fmt, meta_cols))
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    from splits.frozen import sha256_file
+
+    n_files = len({r["path"].split(SEP)[0] for r in kept})
+    return ExportSummary(out, len(kept), n_files, dict(sorted(refused.items())), sha256_file(out / "manifest.csv"))
+
+
+def _card_attributes(spec: SplitSpec, kept, meta_cols: Sequence[str], max_values: int = 30) -> list[str]:
+    """The spec's attributes, else the metadata columns with few distinct values (not paths or ids)."""
+    if spec.attributes:
+        return list(spec.attributes)
+    return [c for c in meta_cols if len({str(r.get(c, "")) for r in kept}) <= max_values]
+
+
+def _info(spec: SplitSpec, split_name: str, fmt: str, refused: Counter[str],
+          build_report: dict[str, Any] | None) -> dict[str, Any]:
+    return {"name": split_name, "split": split_name, "description": spec.description, "class_set": spec.class_set,
+            "seed": spec.seed, "spec": dict(spec.raw), "spec_sha256": spec.sha256(), "tool": "curate",
+            "tool_version": tool_version(), "format": fmt, "layout": spec.layout, "multi_label": spec.multi_label,
+            "refused": dict(sorted(refused.items())),
+            "build": {k: (build_report or {}).get(k, {}) for k in ("sizes", "dropped", "held_out")}}
+
+
+def _write_files(root: Path, planned, fmt, refused, link, shard_size, classes, meta_cols, advance):
+    """imagefolder / csv: one copy job per distinct destination, hashed while copying."""
+    jobs: dict[str, CopyJob] = {}
+    for row in planned:
+        jobs.setdefault(row["path"], CopyJob(row["src_path"], str(root / row["path"]), row.get("sha256") or ""))
+    results = {r.job.dest: r for r in copy_all(list(jobs.values()), link=link, advance=advance)}
+    kept = []
+    for row in planned:
+        result = results[str(root / row["path"])]
+        if result.error:
+            refused[result.error.split(":")[0] + " source file"] += 1
+            continue
+        kept.append({**row, "sha256": result.sha256})
+    return kept
+
+
+def _write_containers(root: Path, planned, fmt, refused, link, shard_size, classes, meta_cols, advance):
+    """webdataset / parquet: images read and hashed in parallel, packed in manifest order."""
+    index = {c.key: c.index for c in classes}
+    by_subset: dict[str, list[dict[str, Any]]] = {}
+    for row in planned:
+        by_subset.setdefault(row["subset"], []).append(row)
+    kept = []
+    for subset, rows in by_subset.items():
+        good = []
+        for row, (_, data, digest, error) in zip(rows, read_all(CopyJob(r["src_path"], "", r.get("sha256") or "")
+                                                               for r in rows)):
+            if advance:
+                advance(1)
+            if error:
+                refused[error.split(":")[0] + " source file"] += 1
+                continue
+            good.append({**row, "sha256": digest, "bytes": data})
+        if fmt == "parquet":
+            write_parquet(root / f"{subset}.parquet", [_record(r, meta_cols) for r in good], meta_cols)
+        else:
+            for number, start in enumerate(range(0, len(good), shard_size)):
+                shard = good[start:start + shard_size]
+                tar = f"{subset}/{subset}-{number:06d}.tar"
+                write_tar(root / tar, [(wds_key(r["file_name"]), r["ext"], r["bytes"], _sample_meta(r, meta_cols, index),
+                                        index.get(r["labels_t"][0]) if len(r["labels_t"]) == 1 else None)
+                                       for r in shard])
+                for r in shard:
+                    r["path"] = f"{tar}{SEP}{wds_key(r['file_name'])}.{r['ext']}"
+        kept.extend({k: v for k, v in r.items() if k != "bytes"} for r in good)
+    return kept
+
+
+def _record(row: dict[str, Any], meta_cols: Sequence[str]) -> dict[str, Any]:
+    labels = row["labels_t"]
+    return {"bytes": row["bytes"], "file_name": row["file_name"], "sha256": row["sha256"],
+            "label": labels[0] if len(labels) == 1 else "", "labels": labels,
+            "meta": {c: str(row.get(c, "")) for c in meta_cols}}
+
+
+def _sample_meta(row: dict[str, Any], meta_cols: Sequence[str], index: dict[str, int]) -> dict[str, Any]:
+    return {"labels": list(row["labels_t"]), "label_indices": [index[x] for x in row["labels_t"] if x in index],
+            "sha256": row["sha256"], "subset": row["subset"], **{k: str(row.get(k, "")) for k in PROV},
+            **{c: str(row.get(c, "")) for c in meta_cols}}
+
+
+def _extra_files(spec: SplitSpec, kept, fmt: str, meta_cols: Sequence[str]) -> dict[str, str]:
+    import tomli_w
+
+    files = {"spec.toml": tomli_w.dumps(dict(spec.raw))}
+    if fmt == "imagefolder":
+        files.update(_hf_metadata(spec, kept, meta_cols))
+    elif fmt == "csv":
+        from splits.frozen import _csv_text
+
+        for subset in sorted({r["subset"] for r in kept}):
+            rows = sorted((r for r in kept if r["subset"] == subset), key=lambda r: r["path"])
+            files[f"{subset}.csv"] = _csv_text(["path", "sha256", "label", "labels", *meta_cols], (
+                [r["path"], r["sha256"], r["labels_t"][0] if len(r["labels_t"]) == 1 else "", "|".join(r["labels_t"]),
+                 *(str(r.get(c, "")) for c in meta_cols)] for r in rows))
+    return files
+
+
+def _hf_metadata(spec: SplitSpec, kept, meta_cols: Sequence[str]) -> dict[str, str]:
+    """Hugging Face ``imagefolder`` metadata: a ``metadata.jsonl`` beside each subset's files."""
+    files: dict[str, list[str]] = {}
+    for row in sorted(kept, key=lambda r: r["path"]):
+        folder = "" if spec.layout == "class" else f"{row['subset']}/"
+        labels = row["labels_t"]
+        line = {"file_name": row["path"][len(folder):], "label": labels[0] if len(labels) == 1 else "",
+                "labels": list(labels), "subset": row["subset"], "sha256": row["sha256"],
+                **{k: str(row.get(k, "")) for k in PROV}, **{c: str(row.get(c, "")) for c in meta_cols}}
+        files.setdefault(f"{folder}metadata.jsonl", []).append(json.dumps(line, ensure_ascii=False, sort_keys=True))
+    return {name: "\n".join(lines) + "\n" for name, lines in files.items()}

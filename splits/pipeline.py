@@ -1,0 +1,102 @@
+"""Orchestration used by the CLI and the demo: spec -> frame -> build -> save; split -> export."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from curation.errors import CurateError
+from splits.build import BuildResult, build
+from splits.spec import SplitSpec
+
+log = logging.getLogger(__name__)
+
+
+def load_frame(spec: SplitSpec, session=None, metadata: Path | None = None, images_root: Path | None = None):
+    """(frame, classes, dropped) for a spec: from the database, or from a metadata/items table."""
+    from splits.classes import resolve_classes
+    from splits.frames import db_frame, read_table, table_frame
+
+    if spec.source == "db":
+        if session is None:
+            raise CurateError(f"spec {spec.name!r} reads the database: run it inside a workspace")
+        classes = resolve_classes(spec.class_set, session)
+        frame, dropped = db_frame(session, spec, classes)
+        return frame, classes, dropped
+    table = metadata or (Path(spec.table) if spec.table else None)
+    if table is None:
+        raise CurateError(f"spec {spec.name!r} builds from a metadata table: pass --metadata TABLE "
+                          "(CSV or Parquet) or set source.table in the spec")
+    root = images_root or (Path(spec.images_root) if spec.images_root else None)
+    labels = None
+    if spec.class_set == "auto":
+        labels = read_table(table)[spec.label_column or "category"]
+    classes = resolve_classes(spec.class_set, session, labels)
+    frame, dropped = table_frame(spec, Path(table), classes, root)
+    return frame, classes, dropped
+
+
+def build_spec(spec: SplitSpec, session=None, metadata: Path | None = None,
+               images_root: Path | None = None) -> tuple[BuildResult, list, list[str], dict[str, Any]]:
+    """Build without saving: (result, classes, metadata columns, where the data came from)."""
+    frame, classes, dropped = load_frame(spec, session, metadata, images_root)
+    rng = np.random.default_rng(spec.seed)
+    result = build(frame, spec, classes, rng, dropped)
+    meta = list(frame.attrs.get("metadata_columns", []))
+    if spec.source == "dfr":
+        meta = sorted(set(meta) | set(spec.attributes) | {"item"})
+    origin = {k: frame.attrs[k] for k in ("table", "images_root") if k in frame.attrs}
+    return result, classes, meta, origin
+
+
+def build_and_save(session, spec: SplitSpec, workspace: Path | None, metadata: Path | None = None,
+                   images_root: Path | None = None, name: str | None = None, replace: bool = False,
+                   preset: str | None = None) -> tuple[int, BuildResult]:
+    """Build a split and record it (never commits)."""
+    from splits.persist import save_split
+
+    if name:
+        from splits.spec import NAME_RE
+
+        if not NAME_RE.match(name):
+            raise CurateError(f"--name {name!r}: use letters, digits, '_', '-' or '.'")
+        spec = spec.renamed(name)
+    result, classes, meta, origin = build_spec(spec, session, metadata, images_root)
+    class_list = [[c.key, c.name, c.logit_index] for c in classes]
+    split_id = save_split(session, spec, result.members, result.report, meta, workspace, replace,
+                          {**origin, "preset": preset, "class_list": class_list})
+    return split_id, result
+
+
+def export_named(session, name: str, fmt: str, out: Path, workspace: Path | None, store_root: Path | None,
+                 link: bool = False, advance: Callable[[int], None] | None = None, shard_size: int = 5000):
+    """Export a saved split and record the export (version = previous + 1)."""
+    from sqlalchemy import func, select
+
+    from curation.db.models import Export
+    from splits.export import export_split
+    from splits.persist import load_split
+
+    spec, members, meta, split = load_split(session, name, workspace)
+    classes = split_classes(session, spec, split.report)
+    summary = export_split(spec, name, members, meta, classes, fmt, out, store_root=store_root,
+                           session=session, link=link, advance=advance,
+                           shard_size=shard_size, build_report=split.report)
+    version = (session.scalar(select(func.max(Export.version)).where(Export.split_id == split.id)) or 0) + 1
+    session.add(Export(split_id=split.id, version=version, format=fmt, path=str(summary.out),
+                       manifest_sha256=summary.manifest_sha256, n_images=summary.n_rows))
+    session.flush()
+    return summary, version
+
+
+def split_classes(session, spec: SplitSpec, report: dict[str, Any]) -> list:
+    """The class list frozen at build time (so an export's class index never drifts)."""
+    from splits.classes import resolve_classes
+    from splits.frozen import ClassEntry
+
+    if report.get("class_list"):
+        return [ClassEntry(i, k, n, li) for i, (k, n, li) in enumerate(report["class_list"])]
+    return resolve_classes(spec.class_set, session)

@@ -1,0 +1,130 @@
+import io
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from curation.filters.hashing import HashJob, compute_hashes, dhash_pair, hash_bytes, phash_pair, to_unsigned
+from tests.filters.conftest import encode, photo, png_header
+
+
+def _bits(a: int, b: int) -> int:
+    return bin((a ^ b) & ((1 << 64) - 1)).count("1")
+
+
+def _u(value: int) -> int:
+    return int(to_unsigned([value])[0])
+
+
+def test_hashes_match_imagehash_on_the_same_input_and_mirrors_are_hashes_of_the_flip():
+    gray = photo(1).convert("L")
+    flipped = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    p, pm = phash_pair(gray)
+    d, dm = dhash_pair(gray)
+    assert _u(p) == int(str(imagehash.phash(gray)), 16)
+    assert _u(d) == int(str(imagehash.dhash(gray)), 16)
+    assert _u(pm) == int(str(imagehash.phash(flipped)), 16)
+    assert _u(dm) == int(str(imagehash.dhash(flipped)), 16)
+
+
+def test_draft_decoded_hash_is_close_to_the_full_decode_baseline():
+    data = encode(photo(2, (800, 600)), quality=90)
+    ours = hash_bytes(data)
+    baseline = int(str(imagehash.phash(Image.open(io.BytesIO(data)))), 16)
+    assert ours.ok and ours.width == 800 and ours.height == 600
+    assert _bits(_u(ours.phash), baseline) <= 6
+
+
+def test_exif_orientation_is_applied_before_hashing():
+    upright = photo(3, (300, 200))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a camera writes; EXIF 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = hash_bytes(encode(stored, quality=95, exif=exif.tobytes()))
+    plain = hash_bytes(encode(upright, quality=95))
+    assert rotated.ok and _bits(rotated.phash, plain.phash) <= 4
+    no_tag = hash_bytes(encode(stored, quality=95))
+    assert _bits(no_tag.phash, plain.phash) > 10
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "I;16", "I", "P+transparency", "LA", "L", "1", "RGBA", "F"])
+def test_every_odd_mode_hashes(mode):
+    base = photo(4)
+    if mode == "CMYK":
+        data = encode(base.convert("CMYK"), "JPEG", quality=95)
+    elif mode in ("I;16", "I"):
+        values = (np.asarray(base.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+        img = Image.fromarray(values) if mode == "I;16" else Image.fromarray(values.astype(np.int32))
+        data = encode(img, "PNG") if mode == "I;16" else encode(img, "TIFF")
+    elif mode == "P+transparency":
+        pal = base.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+        data = encode(pal, "PNG", transparency=0)
+    elif mode == "F":
+        data = encode(Image.fromarray(np.asarray(base.convert("L"), dtype=np.float32) / 255.0), "TIFF")
+    else:
+        data = encode(base.convert(mode), "PNG")
+    result = hash_bytes(data)
+    assert result.ok, result.reason
+    assert None not in (result.phash, result.dhash, result.phash_mirror, result.dhash_mirror, result.pixel_sha256)
+    reference = hash_bytes(encode(base.convert("L"), "PNG"))
+    if mode not in ("1", "P+transparency"):  # dithering / palette quantisation move a few bits
+        assert _bits(result.phash, reference.phash) <= 6, mode
+    assert 8 < result.std and 40 < result.mean < 220
+
+
+def test_sixteen_bit_is_rescaled_not_clipped():
+    values = np.linspace(0, 65535, 200 * 100).reshape(100, 200).astype(np.uint16)
+    result = hash_bytes(encode(Image.fromarray(values), "PNG"))
+    assert result.ok and 100 < result.mean < 155 and result.std > 50
+
+
+def test_decompression_bomb_header_is_refused_before_decoding(monkeypatch):
+    def no_decoding(self):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    result = hash_bytes(png_header(50_000, 50_000))
+    assert not result.ok and result.reason.startswith("decompression-bomb")
+
+
+@pytest.mark.parametrize("data, kind", [
+    (b"", "empty-file"), (b"not an image at all", "not-an-image"),
+    (None, "corrupt"),  # truncated JPEG
+])
+def test_bad_bytes_become_reasons(data, kind):
+    if data is None:
+        data = encode(photo(5, (400, 300)), quality=95)[:2000]
+    result = hash_bytes(data)
+    assert not result.ok and result.reason.startswith(kind)
+
+
+def test_pool_hashes_files_and_reports_missing_ones(tmp_path):
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"{i}.jpg"
+        path.write_bytes(encode(photo(i)))
+        paths.append(path)
+    jobs = [HashJob(i, str(p), 10**8, want_sha256=True) for i, p in enumerate(paths)]
+    jobs.append(HashJob(99, str(tmp_path / "missing.jpg"), 10**8))
+    results = {r.key: r for r in compute_hashes(jobs, workers=2, chunk=2)}
+    assert set(results) == {0, 1, 2, 3, 4, 99}
+    assert all(results[i].ok and len(results[i].sha256) == 64 for i in range(5))
+    assert not results[99].ok and results[99].reason.startswith("unreadable")
+
+
+@pytest.mark.slow
+def test_hashing_runs_on_ray(tmp_path):
+    import ray
+    jobs = []
+    for i in range(6):
+        path = tmp_path / f"{i}.jpg"
+        path.write_bytes(encode(photo(i)))
+        jobs.append(HashJob(i, str(path), 10**8))
+    try:
+        results = {r.key: r for r in compute_hashes(jobs, ray="auto", chunk=2)}
+    finally:
+        ray.shutdown()
+    local = {r.key: r for r in compute_hashes(jobs, workers=1)}
+    assert sorted(results) == list(range(6))
+    assert all(results[i].phash == local[i].phash and results[i].pixel_sha256 == local[i].pixel_sha256 for i in range(6))

@@ -1,0 +1,104 @@
+"""Evaluation protocols: ImageNet-R masking of 1000-way models, native heads, DFR mAP, ImageNet-C sets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from models.accel import Accel
+from models.data import open_export
+from models.evaluate import evaluate_export, head_for, imagenet_r_table, summarise
+
+CPU = Accel(torch.device("cpu"), amp=False, channels_last=False)
+
+
+class ColourTo1000(torch.nn.Module):
+    """A 1000-way 'model': logit k of each of ``indices`` is the mean of colour channel k; index 0 (tench,
+    not an ImageNet-R class) always wins over all 1000 logits."""
+
+    def __init__(self, indices: list[int]):
+        super().__init__()
+        self.indices = indices
+        self.fc = torch.nn.Linear(1, 1000)
+
+    def forward(self, x):
+        out = torch.zeros(x.shape[0], 1000)
+        out[:, 0] = 100.0
+        for channel, index in enumerate(self.indices):
+            out[:, index] = x[:, channel].mean((1, 2)) * 5
+        return out
+
+
+def test_imagenet_r_protocol_scores_a_1000_way_model_on_the_200_logits(make_export):
+    table = imagenet_r_table()
+    wnids = [r["wnid"] for r in table[:3]]  # red, green, blue classes in the fixture's colours
+    root = make_export("renditions", {"test": 4}, keys=wnids, n_classes=3, style="photo")
+    export = open_export(root)
+    head = head_for(export.classes, 1000, None)
+    assert head.protocol == "imagenet-r-200-of-1000" and len(head.keep) == 200
+    model = ColourTo1000([int(r["imagenet_index"]) for r in table[:3]])
+    res = evaluate_export(model, export, None, CPU, 36, 32, batch_size=5, workers=0)["renditions:test"]
+    assert res["n"] == 12 and res["error"] == 0.0  # index 0 would win without the mask
+    assert res["kind"] == "imagenet-r"
+
+
+def test_native_head_and_dfr_map(make_export):
+    root = make_export("dfr", {"iid_test": 3, "scale_1": 3}, keys=["top", "skirt", "dress"], n_classes=3,
+                       multi_label=True)
+    export = open_export(root)
+    model = ColourTo1000([0, 1, 2])
+    model.forward = lambda x: torch.stack([x[:, c].mean((1, 2)) for c in range(3)], 1)  # native 3-way
+    results = evaluate_export(model, export, None, CPU, 36, 32, batch_size=4, workers=0, n_outputs=3)
+    assert set(results) == {"dfr:iid_test", "dfr:scale_1"}
+    assert all(r["kind"] == "dfr" and 0 <= r["mAP"] <= 1 for r in results.values())
+    summary = summarise(results)
+    assert summary["dfr"]["n_ood_sets"] == 1 and results["dfr:iid_test"]["role"] == "iid"
+    assert summary["dfr"]["ood_average_mAP"] == results["dfr:scale_1"]["mAP"]
+
+
+def test_imagenet_r_gap_from_an_iid_set(make_export):
+    table = imagenet_r_table()
+    wnids = [r["wnid"] for r in table[:3]]
+    iid = open_export(make_export("in200", {"val": 3}, keys=wnids, n_classes=3))
+    ood = open_export(make_export("rend", {"test": 3}, keys=wnids, n_classes=3, style="rendition", seed=5))
+    model = ColourTo1000([int(r["imagenet_index"]) for r in table[:3]])
+    sets = {**evaluate_export(model, iid, None, CPU, 36, 32, workers=0),
+            **evaluate_export(model, ood, None, CPU, 36, 32, workers=0)}
+    summary = summarise(sets, [str(iid.root)])
+    row = summary["imagenet-r"]
+    assert row["iid_error"] == sets["in200:val"]["error"]
+    assert np.isclose(row["gap"], sets["rend:test"]["error"] - sets["in200:val"]["error"])
+    json.dumps(summary)
+
+
+def test_evaluate_cli_with_torchvision_weights(cli, make_export, tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.chdir(tmp_path)
+    wnids = [r["wnid"] for r in imagenet_r_table()[:4]]
+    rend = make_export("imagenet-r", {"test": 2}, keys=wnids, style="rendition", info={"class_set": "imagenet-r"})
+    in200 = make_export("imagenet-200", {"test": 2}, keys=wnids, info={"class_set": "imagenet-r"}, seed=4)
+    torch.save(torchvision.models.resnet18(num_classes=1000).state_dict(), tmp_path / "r18.pth")
+    out = cli("evaluate", "--model", "resnet18", "--weights", tmp_path / "r18.pth", "--sets", rend, in200, "--iid",
+              in200, "--resize", "36", "--crop", "32", "--workers", "0", "--out", "eval").output
+    assert "imagenet-r:test [imagenet-r, ood]" in out and "imagenet-200:test [imagenet-r, iid]" in out
+    assert "| ImageNet-200 error | ImageNet-R error | gap |" in out
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert {r["protocol"] for r in results["sets"].values()} == {"imagenet-r-200-of-1000"}
+    assert results["summary"]["imagenet-r"]["gap"] == results["sets"]["imagenet-r:test"]["error"] - \
+        results["sets"]["imagenet-200:test"]["error"]
+    missing = cli("evaluate", "--model", "resnet18", "--weights", tmp_path / "nope.pth", "--sets", rend, ok=False)
+    assert missing.exit_code == 1 and "not on disk" in missing.output
+
+
+def test_checkpoint_classes_must_cover_the_set(make_export):
+    import pytest
+
+    from curation.errors import CurateError
+
+    export = open_export(make_export("other", {"test": 1}, keys=["cat", "dog"], n_classes=2))
+    model = ColourTo1000([0, 1])
+    with pytest.raises(CurateError, match="no output for class"):
+        evaluate_export(model, export, [{"key": "cat"}, {"key": "eel"}], CPU, 36, 32, workers=0)
