@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from curation.errors import CurateError
+from splits.containers import read_member
 from splits.frozen import CONTAINER_SEP, ExportError, FrozenExport, ManifestRow, read_export, read_sums, sha256_file, verify
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class Item:
 
     def read_bytes(self) -> bytes:
         if CONTAINER_SEP in self.row.path and self.root is not None:
-            return _member_bytes(self.root, self.row.path)
+            return read_member(self.root, self.row.path)
         return self.path.read_bytes()
 
     def open(self):
@@ -115,32 +116,6 @@ class Item:
         if CONTAINER_SEP in self.row.path and self.root is not None:
             return Image.open(io.BytesIO(self.read_bytes()))
         return Image.open(self.path)
-
-
-_CONTAINERS: dict[str, dict[str, Any]] = {}  # per process: container -> member -> bytes location
-
-
-def _member_bytes(root: Path, rel: str) -> bytes:
-    """An image inside a tar or Parquet container, indexing each container once per process."""
-    import tarfile
-
-    container, _, member = rel.partition(CONTAINER_SEP)
-    full = str(Path(root) / container)
-    if full not in _CONTAINERS:
-        if container.endswith(".tar"):
-            with tarfile.open(full) as tar:
-                _CONTAINERS[full] = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
-        else:
-            import pyarrow.parquet as pq
-
-            column = pq.read_table(full, columns=["image"]).column("image").to_pylist()
-            _CONTAINERS[full] = {v["path"]: v["bytes"] for v in column}
-    where = _CONTAINERS[full][member]
-    if isinstance(where, bytes):
-        return where
-    with open(full, "rb") as fh:
-        fh.seek(where[0])
-        return fh.read(where[1])
 
 
 def collect_items(exports: Sequence[FrozenExport], subsets: Sequence[str] | None,

@@ -62,24 +62,37 @@ def write_parquet(path: Path, records: Sequence[dict[str, Any]], meta_cols: Sequ
     pq.write_table(table, path, compression="none", row_group_size=1024, write_statistics=False)
 
 
+_INDEX: dict[tuple, dict[str, Any]] = {}  # per process: container (path, mtime, size) -> member -> location
+
+
 def read_member(root: Path, path: str) -> bytes:
-    """The bytes of ``<container>#<member>`` (tar or parquet) or of a plain file."""
+    """The bytes of ``<container>#<member>`` (tar or parquet) or of a plain file.
+
+    Each container is indexed once per process, so reading every member (a training epoch) is linear.
+    """
     container, sep, member = path.partition(SEP)
     if not sep:
         return (Path(root) / path).read_bytes()
-    if container.endswith(".tar"):
-        with tarfile.open(Path(root) / container) as tar:
-            handle = tar.extractfile(member)
-            if handle is None:
-                raise KeyError(member)
-            return handle.read()
-    import pyarrow.parquet as pq
+    full = str(Path(root) / container)
+    stat = Path(full).stat()
+    key = (full, stat.st_mtime_ns, stat.st_size)
+    if key not in _INDEX:
+        if container.endswith(".tar"):
+            with tarfile.open(full) as tar:
+                _INDEX[key] = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+        else:
+            import pyarrow.parquet as pq
 
-    table = pq.read_table(Path(root) / container, columns=["image"])
-    for value in table.column("image").to_pylist():
-        if value["path"] == member:
-            return value["bytes"]
-    raise KeyError(member)
+            column = pq.read_table(full, columns=["image"]).column("image").to_pylist()
+            _INDEX[key] = {v["path"]: v["bytes"] for v in column}
+    where = _INDEX[key].get(member)
+    if where is None:
+        raise KeyError(member)
+    if isinstance(where, bytes):
+        return where
+    with open(full, "rb") as fh:
+        fh.seek(where[0])
+        return fh.read(where[1])
 
 
 def container_digests(root: Path, container: str) -> dict[str, str]:

@@ -127,6 +127,8 @@ class Image(Created, Base):
     # can change without decoding again.
     pixel_mean: Mapped[Optional[float]] = mapped_column(Float)
     pixel_std: Mapped[Optional[float]] = mapped_column(Float)
+    # mean red, green, blue (0-255) "r,g,b": a copy keeps its colours, an unrelated picture rarely does
+    pixel_rgb: Mapped[Optional[str]] = mapped_column(String(40))
     decode_error: Mapped[Optional[str]] = mapped_column(String(300))  # why hashing could not decode it
     records: Mapped[list["SourceRecord"]] = relationship(back_populates="image")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from curation.download.placeholder import is_placeholder
+from curation.images import Probe
 
 USER_AGENT = "curate/0.1 (+dataset curation; honours X-Robots-Tag noai)"
 _state: dict[str, object] = {}
@@ -45,6 +46,7 @@ class FetchResult:
     data: bytes | None = None
     error: str | None = None
     attempts: int = 1
+    probe: Probe | None = None  # set when the worker already probed (and stored) the bytes
 
 
 def _pool():
@@ -128,21 +130,23 @@ def fetch(task: FetchTask) -> FetchResult:
         except (e.HTTPError, OSError, ValueError) as exc:
             outcome = ("retry", None, f"network: {type(exc).__name__}: {str(exc)[:150]}")
         kind, data, reason = outcome
-        if kind == "ok" and task.store_root and data is not None:
-            _prestore(task, data)
+        info = _prestore(task, data) if kind == "ok" and task.store_root and data is not None else None
         if kind in ("ok", "rejected", "failed"):
-            return FetchResult(task.record_id, kind, data, reason, attempt)
+            return FetchResult(task.record_id, kind, data, reason, attempt, info)
         if attempt < task.tries and not reason.startswith("http-429"):
             time.sleep(task.backoff_s * 2 ** (attempt - 1) * (0.5 + _rng().random() / 2))
     return FetchResult(task.record_id, "failed", None, reason, task.tries)
 
 
-def _prestore(task: FetchTask, data: bytes) -> None:
+def _prestore(task: FetchTask, data: bytes) -> Probe:
+    """Probe the bytes and store good ones from the worker thread (decoding and fsync in parallel)."""
     from curation.images import probe
     from curation.store import ImageStore
 
-    if probe(data, max_pixels=task.max_pixels, max_bytes=task.max_bytes).ok:
+    info = probe(data, max_pixels=task.max_pixels, max_bytes=task.max_bytes)
+    if info.ok:
         ImageStore(Path(task.store_root)).put(data)
+    return info
 
 
 def _get(task: FetchTask) -> tuple[str, bytes | None, str | None]:

@@ -63,7 +63,7 @@ def apply_result(session: Session, store: ImageStore, result: FetchResult, stats
         return
     stats.attempted += 1
     if result.status == "ok" and result.data is not None:
-        if attach_bytes(session, store, record, result.data, max_pixels, max_bytes):
+        if attach_bytes(session, store, record, result.data, max_pixels, max_bytes, info=result.probe):
             stats.downloaded += 1
         else:
             stats.rejected[(record.error or "rejected").split(":", 1)[0]] += 1

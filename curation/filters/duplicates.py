@@ -52,6 +52,7 @@ class HashTable:
     license_tier: np.ndarray
     uploaded: np.ndarray  # seconds since the epoch, earliest upload (smaller is preferred)
     mean: np.ndarray = field(default=None)  # grayscale mean brightness; None: not compared
+    rgb: np.ndarray = field(default=None)  # (n, 3) mean red, green, blue; None: not compared
     locked: np.ndarray = field(default=None)  # kept in an earlier run: stays the keeper
     demoted: np.ndarray = field(default=None)  # rejected in an earlier run: keeper only as a last resort
 
@@ -61,6 +62,9 @@ class HashTable:
         if self.mean is None:
             self.mean = np.full(len(self.keys), np.nan)
         self.mean = np.asarray(self.mean, dtype=np.float64)
+        if self.rgb is None:
+            self.rgb = np.full((len(self.keys), 3), np.nan)
+        self.rgb = np.asarray(self.rgb, dtype=np.float64).reshape(-1, 3)
         for name in ("locked", "demoted"):
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(len(self.keys), dtype=bool))
@@ -126,13 +130,23 @@ def find_edges(table: HashTable, params: FilterParams, workers: int = 1) -> Edge
 
 
 def _similar_brightness(table: HashTable, a: np.ndarray, b: np.ndarray, params: FilterParams) -> np.ndarray:
-    """True where mean brightness differs by at most ``max_mean_diff`` (or is unknown).
+    """True where mean brightness and every channel's mean colour differ by at most ``max_mean_diff``
+    (or are unknown).
 
     Perceptual hashes ignore brightness and colour, so simple, centred pictures (icons, sketches,
-    renders) collide at a distance of 10; a copy keeps its brightness, an unrelated picture rarely does.
+    renders on flat backgrounds) collide at a distance of 10; a copy keeps its brightness and colours,
+    an unrelated picture rarely does.
     """
     diff = np.abs(table.mean[a] - table.mean[b])
-    return ~(diff > params.max_mean_diff)
+    colour = np.abs(table.rgb[a] - table.rgb[b]).max(axis=1) if len(a) else np.zeros(0)
+    return ~(diff > params.max_mean_diff) & ~(colour > params.max_mean_diff)
+
+
+def _parse_rgb(value: str | None) -> tuple[float, float, float]:
+    if not value:
+        return (np.nan, np.nan, np.nan)
+    r, g, b = (float(v) for v in value.split(","))
+    return (r, g, b)
 
 
 def _kind_of(table: HashTable, a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
@@ -198,7 +212,7 @@ def load_table(session, rerun: bool) -> HashTable:
     from curation.filters.decisions import CONTAMINATION, DUPLICATE, QUALITY, current_verdicts, with_verdict
 
     cols = (Image.id, Image.sha256, Image.pixel_sha256, Image.phash, Image.dhash, Image.phash_mirror,
-            Image.dhash_mirror, Image.width, Image.height, Image.created_at, Image.pixel_mean)
+            Image.dhash_mirror, Image.width, Image.height, Image.created_at, Image.pixel_mean, Image.pixel_rgb)
     rows = session.execute(select(*cols).where(
         Image.phash.is_not(None), with_verdict(QUALITY, "pass"), ~with_verdict(CONTAMINATION, "reject"))
         .order_by(Image.id)).all()
@@ -221,6 +235,7 @@ def load_table(session, rerun: bool) -> HashTable:
         uploaded=np.asarray([uploaded.get(i, r[9].timestamp() if r[9] else 0.0) for i, r in zip(ids, rows)],
                             dtype=np.float64),
         mean=np.asarray([np.nan if r[10] is None else r[10] for r in rows], dtype=np.float64),
+        rgb=np.asarray([_parse_rgb(r[11]) for r in rows], dtype=np.float64).reshape(-1, 3),
         locked=np.asarray([previous.get(i) == "pass" for i in ids], dtype=bool),
         demoted=np.asarray([previous.get(i) == "reject" for i in ids], dtype=bool))
 

@@ -68,6 +68,7 @@ class HashResult:
     dhash_mirror: int | None = None
     mean: float | None = None
     std: float | None = None
+    rgb: tuple[float, float, float] | None = None
 
 
 def to_signed(value: int) -> int:
@@ -167,6 +168,17 @@ def _moments(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.sqrt(np.maximum(var, 0.0))
 
 
+def _rgb_means(base: Image.Image, means: np.ndarray) -> tuple[float, float, float]:
+    """Mean red, green and blue of ``base`` (grey images: the grey mean thrice)."""
+    if base.mode == "RGB":
+        values = means
+    elif base.mode in ("L", "LA", "I;16", "I", "F"):
+        values = np.repeat(means[:1], 3)
+    else:
+        values = _moments(base.convert("RGB"))[0]
+    return (round(float(values[0]), 2), round(float(values[1]), 2), round(float(values[2]), 2))
+
+
 def hash_bytes(data: bytes, key: int | str = 0, max_pixels: int = 178_956_970,
                want_sha256: bool = False) -> HashResult:
     """Decode ``data`` once and compute every hash; bad input comes back as a reason, never raised."""
@@ -184,7 +196,9 @@ def hash_bytes(data: bytes, key: int | str = 0, max_pixels: int = 178_956_970,
             base = base.reduce(min(base.size) // (2 * WORK_SIZE))
         gray = base if base.mode == "L" else base.convert("L")
         result.mean = _moments(gray)[0][0]
-        result.std = float(_moments(base)[1].max())  # a flat image is flat in every channel
+        means, stds = _moments(base)
+        result.std = float(stds.max())  # a flat image is flat in every channel
+        result.rgb = _rgb_means(base, means)
         result.phash, result.phash_mirror = phash_pair(gray)
         result.dhash, result.dhash_mirror = dhash_pair(gray)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, MemoryError) as exc:
@@ -230,6 +244,7 @@ def image_columns(result: HashResult, now: dt.datetime) -> dict:
     row = {"id": result.key, "hashed_at": now, "pixel_sha256": result.pixel_sha256, "phash": result.phash,
            "dhash": result.dhash, "phash_mirror": result.phash_mirror, "dhash_mirror": result.dhash_mirror,
            "pixel_mean": result.mean, "pixel_std": result.std,
+           "pixel_rgb": None if result.rgb is None else ",".join(f"{v:.2f}" for v in result.rgb),
            "decode_error": None if result.ok else (result.reason or "corrupt")[:300]}
     if result.n_frames is not None:
         row["n_frames"] = result.n_frames

@@ -23,10 +23,12 @@ def store_image(session: Session, store: ImageStore, data: bytes, info: Probe) -
 
 
 def attach_bytes(session: Session, store: ImageStore, record: SourceRecord, data: bytes,
-                 max_pixels: int, max_bytes: int | None = None) -> bool:
-    """Probe ``data``; store it and mark ``record`` downloaded, or mark it rejected with the reason."""
+                 max_pixels: int, max_bytes: int | None = None, info: Probe | None = None) -> bool:
+    """Probe ``data`` (unless a worker already did: ``info``); store it and mark ``record`` downloaded,
+    or mark it rejected with the reason."""
     record.attempts = (record.attempts or 0) + 1
-    info = probe(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    if info is None:
+        info = probe(data, max_pixels=max_pixels, max_bytes=max_bytes)
     if not info.ok:
         record.status, record.error = "rejected", info.reason
         return False

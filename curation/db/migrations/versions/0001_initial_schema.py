@@ -40,6 +40,7 @@ def upgrade() -> None:
     sa.Column('hashed_at', sa.DateTime(), nullable=True),
     sa.Column('pixel_mean', sa.Float(), nullable=True),
     sa.Column('pixel_std', sa.Float(), nullable=True),
+    sa.Column('pixel_rgb', sa.String(length=40), nullable=True),
     sa.Column('decode_error', sa.String(length=300), nullable=True),
     sa.Column('created_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_images')),
