@@ -96,14 +96,13 @@ def curate_run(rest_url: str, key: str, secret: str, root: Path, rate: float, bu
     import numpy as np
 
     from curation.config import load_settings
-    from curation.db.session import connect, session_scope, upgrade
-    from curation.download.runner import download, select_records
+    from curation.db.session import connect, upgrade
     from curation.flickr.client import FlickrClient
     from curation.flickr.queries import QuerySpec
     from curation.scrape.job import ScrapeOptions
     from curation.scrape.pipeline import setup_job
     from curation.scrape.ratelimit import TokenBucket
-    from curation.scrape.runner import run_job
+    from curation.scrape.runner import run_job_with_downloads
     from curation.store import ImageStore
     from curation.workspace import create_workspace
 
@@ -116,14 +115,12 @@ def curate_run(rest_url: str, key: str, secret: str, root: Path, rate: float, bu
     start = time.perf_counter()
     job_id, _, shorts = setup_job(engine, settings, client, [QuerySpec(q) for q in _queries()], "imagenet-r",
                                   ["all"], ScrapeOptions(licenses=()))
-    stats = run_job(engine, client, job_id, shorts, workers=min(concurrency, len(_queries())))
-    searched = time.perf_counter() - start
-    with session_scope(engine) as session:
-        records = select_records(session, job_id=job_id)
-    got = download(engine, ImageStore(settings.store_path), records, max_pixels=settings.max_image_pixels,
-                   max_bytes=settings.max_image_bytes, workers=concurrency)
+    # as `curate scrape` does: downloads start with the first search page
+    stats, got = run_job_with_downloads(engine, client, job_id, shorts, ImageStore(settings.store_path),
+                                        workers=min(concurrency, len(_queries())), max_pixels=settings.max_image_pixels,
+                                        max_bytes=settings.max_image_bytes, download_workers=concurrency)
     elapsed = time.perf_counter() - start
-    print(f"  curate phases: setup + search {searched:.2f} s, download + store {elapsed - searched:.2f} s")
+    print(f"  curate: search and downloads overlapped, {elapsed:.2f} s in all")
     engine.dispose()
     return got.downloaded, stats.new, elapsed, bucket
 

@@ -137,8 +137,8 @@ def demo(ctx: click.Context, out: Path, size: str) -> None:
 
 def _summary(out: Path, steps: Steps, filtered: dict, labeled: dict, exports: dict, models: dict) -> None:
     click.secho(f"\ndemo finished in {steps.elapsed / 60:.1f} min", bold=True)
-    click.echo(f"  filters caught {filtered['caught']} of {filtered['planted']} planted problems "
-               f"(details: {filtered['report']})")
+    click.echo(f"  filters caught {filtered['caught']} of {filtered['planted']} planted problems, with "
+               f"{filtered['false_duplicates']} false duplicate rejection(s) (details: {filtered['report']})")
     click.echo(f"  crowd: {labeled['submitted']} HITs submitted, {labeled['accepted']} images accepted")
     for name, path in sorted(exports.items()):
         click.echo(f"  export {name}: {path}")

@@ -118,7 +118,8 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
 @click.option("--resize", default=256, show_default=True, help="Resize shorter side (not for ImageNet-C sets).")
 @click.option("--crop", default=224, show_default=True, help="Centre crop (not for ImageNet-C sets).")
 @click.option("--batch-size", default=256, show_default=True)
-@click.option("--workers", default=4, show_default=True)
+@click.option("--workers", default=4, show_default=True, help="GPU: DataLoader workers. CPU: parallel "
+              "decode+forward streams, at most one per core (0: one stream in this thread).")
 @click.option("--device", default="auto")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model (CUDA only).")
 @click.option("--no-channels-last", is_flag=True, help="Keep the contiguous memory layout.")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import importlib.util
 from pathlib import Path
@@ -24,7 +26,7 @@ import numpy as np
 from curation.errors import CurateError
 from models import metrics
 from models.accel import Accel, JpegBytesDataset, autocast, collate_bytes, decode_on_device
-from models.data import EpochSampler, ExportDataset, Item, collect_items, make_loader, to_device_batch
+from models.data import EpochSampler, ExportDataset, Item, collate, collect_items, make_loader, to_device_batch
 from models.transforms import EvalTransform
 from splits.frozen import FrozenExport
 
@@ -77,10 +79,14 @@ def head_for(export_classes: Sequence[Any], n_outputs: int, model_classes: Seque
 
 def predict(model: Any, items: Sequence[Item], accel: Accel, resize: int, crop: int, batch_size: int,
             workers: int, keep: Sequence[int], gpu_decode: bool | None = None) -> np.ndarray:
-    """Logits (only the ``keep`` columns) for ``items`` in order; GPU path decodes JPEGs on the device."""
+    """Logits (only the ``keep`` columns) for ``items`` in order; GPU path decodes JPEGs on the device, CPU
+    path runs ``workers`` parallel decode -> forward streams (see ``predict_cpu``)."""
     import torch
 
     gpu_decode = accel.cuda if gpu_decode is None else gpu_decode
+    if not accel.cuda and not gpu_decode:
+        ds = ExportDataset(items, 1, EvalTransform(resize, crop), draft=resize or None, with_targets=False)
+        return predict_cpu(model, ds, accel, batch_size, cpu_streams(workers), keep)
     n = len(items)
     sampler = EpochSampler(n, shuffle=False)
     if gpu_decode:
@@ -105,6 +111,50 @@ def predict(model: Any, items: Sequence[Item], accel: Accel, resize: int, crop: 
             with autocast(accel):
                 logits = model(x)
             out[idx.numpy()] = logits.float().index_select(1, keep_t).cpu().numpy()
+    return out
+
+
+def cpu_streams(workers: int) -> int:
+    """How many decode -> forward streams a CPU evaluation runs: ``workers``, at most one per usable core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(workers, cores))
+
+
+def predict_cpu(model: Any, ds: ExportDataset, accel: Accel, batch_size: int, streams: int,
+                keep: Sequence[int]) -> np.ndarray:
+    """CPU inference as ``streams`` threads, each decoding a chunk and running the model on it with its share
+    of the torch threads. PIL decoding and oneDNN convolutions release the GIL, so every core does useful
+    work; DataLoader processes beside a multi-threaded forward would oversubscribe the cores instead
+    (OpenMP threads spin while a decoder holds their core). Chunks are at most ``batch_size`` images and
+    split evenly across the streams so none idles at the end. The torch thread count is restored after."""
+    import torch
+
+    n = len(ds)
+    out = np.zeros((n, len(keep)), dtype=np.float32)
+    if n == 0:
+        return out
+    keep_t = torch.tensor(list(keep), device=accel.device)
+    chunks = np.array_split(np.arange(n), streams * -(-n // (streams * batch_size)))
+    model.eval()
+
+    def run(idx: np.ndarray):
+        (x,), _, _ = collate([ds[int(i)] for i in idx])
+        with torch.inference_mode(), autocast(accel):  # both are thread-local
+            logits = model(to_device_batch(x, accel.device, channels_last=accel.channels_last))
+            return idx, logits.float().index_select(1, keep_t).numpy()
+
+    if streams == 1:
+        for idx, logits in map(run, chunks):
+            out[idx] = logits
+        return out
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads // streams))  # threads started below pick this up on their first op
+    try:
+        with ThreadPoolExecutor(streams, thread_name_prefix="curate-eval") as pool:
+            for idx, logits in pool.map(run, chunks):
+                out[idx] = logits
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

@@ -80,7 +80,8 @@ def _refuse(members, spec: SplitSpec, session) -> tuple[Any, Counter[str]]:
                                   spec.multi_label)
         why = ids.map(lambda i: reasons.get(i, ""))
     else:
-        why = members["license"].map(lambda lic: license_reason(lic, spec.licenses))
+        reasons = {lic: license_reason(lic, spec.licenses) for lic in members["license"].unique()}
+        why = members["license"].map(reasons)
         if session is not None and "sha256" in members.columns:
             why = why.where(why != "", _table_refusals(session, members["sha256"], spec))
     for reason, count in why[why != ""].value_counts().items():
@@ -113,10 +114,16 @@ def _folder(spec: SplitSpec, subset: str, label: str) -> str:
 
 def plan_rows(members, spec: SplitSpec, fmt: str) -> list[dict[str, Any]]:
     """One dict per member: its export path (or container#member) and file name, in manifest order."""
-    names = _file_names(members["key"].tolist(), members["ext"].tolist(), spec.source == "db")
+    ordered = members.sort_values(["subset", "key"], kind="stable")
+    names = _file_names(ordered["key"].tolist(), ordered["ext"].tolist(), spec.source == "db")
+    columns = list(ordered.columns)
+    split: dict[Any, tuple[str, ...]] = {}  # labels text -> keys, parsed once per distinct value
     rows = []
-    for rec in members.sort_values(["subset", "key"], kind="stable").to_dict("records"):
-        labels = tuple(x for x in str(rec["labels"]).split("|") if x)
+    for values in zip(*(ordered[c].tolist() for c in columns)):  # columns to lists: no per-cell boxing
+        rec = dict(zip(columns, values))
+        labels = split.get(rec["labels"])
+        if labels is None:
+            labels = split[rec["labels"]] = tuple(x for x in str(rec["labels"]).split("|") if x)
         name = names[rec["key"]]
         label = labels[0] if len(labels) == 1 else ""
         if fmt == "imagefolder":
@@ -127,7 +134,8 @@ def plan_rows(members, spec: SplitSpec, fmt: str) -> list[dict[str, Any]]:
             path = f"{rec['subset']}.parquet{SEP}{name}"
         else:
             path = f"{rec['subset']}/{wds_key(name)}.{rec['ext']}"
-        rows.append({**rec, "labels_t": labels, "file_name": name, "path": path})
+        rec.update(labels_t=labels, file_name=name, path=path)
+        rows.append(rec)
     return rows
 
 
@@ -144,9 +152,10 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
                           f"Write it to a new folder, e.g. --out {out.name}-v2")
     members, refused = _refuse(members, spec, session)
     planned = plan_rows(members, spec, fmt)
+    store = os.fspath(Path(store_root)) if spec.source == "db" else ""
     for row in planned:
-        row["src_path"] = str(Path(store_root) / row["src"][:2] / row["src"][2:4] / row["src"]) \
-            if spec.source == "db" else row["src"]
+        src = row["src"]
+        row["src_path"] = os.path.join(store, src[:2], src[2:4], src) if store else src
     tmp = out.with_name(f".{out.name}.partial")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -154,13 +163,12 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
     try:
         writer = _write_files if fmt in ("imagefolder", "csv") else _write_containers
         kept = writer(tmp, planned, fmt, refused, link, shard_size, classes, meta_cols, advance)
-        manifest = [ManifestRow(path=r["path"], sha256=r["sha256"], subset=r["subset"], labels=r["labels_t"],
-                                **{k: str(r.get(k, "")) for k in PROV},
-                                metadata={c: str(r.get(c, "")) for c in meta_cols}) for r in kept]
+        manifest = _manifest(kept, meta_cols)
         info = _info(spec, split_name, fmt, refused, build_report)
         owners = {(r["source"], r["owner"]): str(r.get("owner_name", "")) for r in kept if r.get("owner")}
-        card = render_card(info, classes, manifest, owners, _card_attributes(spec, kept, meta_cols), dict(refused))
-        write_metadata(tmp, info, classes, manifest, card, _extra_files(spec, kept, fmt, meta_cols))
+        card = render_card(info, classes, manifest, owners, _card_attributes(spec, manifest, meta_cols),
+                           dict(refused))
+        write_metadata(tmp, info, classes, manifest, card, _extra_files(spec, manifest, fmt, meta_cols))
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
@@ -173,11 +181,18 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
     return ExportSummary(out, len(kept), n_files, dict(sorted(refused.items())), sha256_file(out / "manifest.csv"))
 
 
-def _card_attributes(spec: SplitSpec, kept, meta_cols: Sequence[str], max_values: int = 30) -> list[str]:
+def _manifest(kept, meta_cols: Sequence[str]) -> list[ManifestRow]:
+    """The manifest rows of the kept images; provenance and metadata as text ("" where a column is absent)."""
+    return [ManifestRow(r["path"], r["sha256"], r["subset"], r["labels_t"], *(str(r.get(k, "")) for k in PROV),
+                        metadata={c: str(r.get(c, "")) for c in meta_cols}) for r in kept]
+
+
+def _card_attributes(spec: SplitSpec, rows: Sequence[ManifestRow], meta_cols: Sequence[str],
+                     max_values: int = 30) -> list[str]:
     """The spec's attributes, else the metadata columns with few distinct values (not paths or ids)."""
     if spec.attributes:
         return list(spec.attributes)
-    return [c for c in meta_cols if len({str(r.get(c, "")) for r in kept}) <= max_values]
+    return [c for c in meta_cols if len({r.metadata[c] for r in rows}) <= max_values]
 
 
 def _info(spec: SplitSpec, split_name: str, fmt: str, refused: Counter[str],
@@ -191,18 +206,27 @@ def _info(spec: SplitSpec, split_name: str, fmt: str, refused: Counter[str],
 
 def _write_files(root: Path, planned, fmt, refused, link, shard_size, classes, meta_cols, advance):
     """imagefolder / csv: one copy job per distinct destination, hashed while copying."""
+    base = os.fspath(root)
     jobs: dict[str, CopyJob] = {}
     for row in planned:
-        jobs.setdefault(row["path"], CopyJob(row["src_path"], str(root / row["path"]), row.get("sha256") or ""))
-    results = {r.job.dest: r for r in copy_all(list(jobs.values()), link=link, advance=advance)}
+        if row["path"] not in jobs:
+            jobs[row["path"]] = CopyJob(row["src_path"], os.path.join(base, row["path"]), _expected(row))
+    results = dict(zip(jobs, copy_all(list(jobs.values()), link=link, advance=advance)))
     kept = []
     for row in planned:
-        result = results[str(root / row["path"])]
+        result = results[row["path"]]
         if result.error:
             refused[result.error.split(":")[0] + " source file"] += 1
             continue
-        kept.append({**row, "sha256": result.sha256})
+        row["sha256"] = result.sha256
+        kept.append(row)
     return kept
+
+
+def _expected(row: dict[str, Any]) -> str:
+    """The sha256 a row's source must have, where its table or store records one."""
+    digest = row.get("sha256")
+    return digest if isinstance(digest, str) else ""
 
 
 def _write_containers(root: Path, planned, fmt, refused, link, shard_size, classes, meta_cols, advance):
@@ -214,7 +238,7 @@ def _write_containers(root: Path, planned, fmt, refused, link, shard_size, class
     kept = []
     for subset, rows in by_subset.items():
         good = []
-        for row, (_, data, digest, error) in zip(rows, read_all(CopyJob(r["src_path"], "", r.get("sha256") or "")
+        for row, (_, data, digest, error) in zip(rows, read_all(CopyJob(r["src_path"], "", _expected(r))
                                                                for r in rows)):
             if advance:
                 advance(1)
@@ -250,31 +274,31 @@ def _sample_meta(row: dict[str, Any], meta_cols: Sequence[str], index: dict[str,
             **{c: str(row.get(c, "")) for c in meta_cols}}
 
 
-def _extra_files(spec: SplitSpec, kept, fmt: str, meta_cols: Sequence[str]) -> dict[str, str]:
+def _extra_files(spec: SplitSpec, rows: Sequence[ManifestRow], fmt: str, meta_cols: Sequence[str]) -> dict[str, str]:
     import tomli_w
 
     files = {"spec.toml": tomli_w.dumps(dict(spec.raw))}
     if fmt == "imagefolder":
-        files.update(_hf_metadata(spec, kept, meta_cols))
+        files.update(_hf_metadata(spec, rows, meta_cols))
     elif fmt == "csv":
         from splits.frozen import _csv_text
 
-        for subset in sorted({r["subset"] for r in kept}):
-            rows = sorted((r for r in kept if r["subset"] == subset), key=lambda r: r["path"])
+        for subset in sorted({r.subset for r in rows}):
+            ordered = sorted((r for r in rows if r.subset == subset), key=lambda r: r.path)
             files[f"{subset}.csv"] = _csv_text(["path", "sha256", "label", "labels", *meta_cols], (
-                [r["path"], r["sha256"], r["labels_t"][0] if len(r["labels_t"]) == 1 else "", "|".join(r["labels_t"]),
-                 *(str(r.get(c, "")) for c in meta_cols)] for r in rows))
+                [r.path, r.sha256, r.label, "|".join(r.labels), *(r.metadata[c] for c in meta_cols)]
+                for r in ordered))
     return files
 
 
-def _hf_metadata(spec: SplitSpec, kept, meta_cols: Sequence[str]) -> dict[str, str]:
+def _hf_metadata(spec: SplitSpec, rows: Sequence[ManifestRow], meta_cols: Sequence[str]) -> dict[str, str]:
     """Hugging Face ``imagefolder`` metadata: a ``metadata.jsonl`` beside each subset's files."""
+    encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # one encoder, not one per line
     files: dict[str, list[str]] = {}
-    for row in sorted(kept, key=lambda r: r["path"]):
-        folder = "" if spec.layout == "class" else f"{row['subset']}/"
-        labels = row["labels_t"]
-        line = {"file_name": row["path"][len(folder):], "label": labels[0] if len(labels) == 1 else "",
-                "labels": list(labels), "subset": row["subset"], "sha256": row["sha256"],
-                **{k: str(row.get(k, "")) for k in PROV}, **{c: str(row.get(c, "")) for c in meta_cols}}
-        files.setdefault(f"{folder}metadata.jsonl", []).append(json.dumps(line, ensure_ascii=False, sort_keys=True))
+    for row in sorted(rows, key=lambda r: r.path):
+        folder = "" if spec.layout == "class" else f"{row.subset}/"
+        line = {"file_name": row.path[len(folder):], "label": row.label, "labels": list(row.labels),
+                "subset": row.subset, "sha256": row.sha256, "source": row.source, "source_id": row.source_id,
+                "url": row.url, "owner": row.owner, "license": row.license, **row.metadata}
+        files.setdefault(f"{folder}metadata.jsonl", []).append(encode(line))
     return {name: "\n".join(lines) + "\n" for name, lines in files.items()}

@@ -37,6 +37,7 @@ META = "export.json"
 MANIFEST = "manifest.csv"
 CLASSES = "classes.csv"
 CONTAINER_SEP = "#"  # manifest paths of webdataset/parquet exports: "<container>#<member>"
+_ODD_PARTS = ("", ".", "..")  # path parts that a normal relative POSIX path never has
 
 
 class ExportError(Exception):
@@ -116,6 +117,8 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def safe_relpath(path: str) -> str:
     """Reject absolute paths and '..' so nothing is ever written or read outside an export."""
+    if "\\" not in path and all(part not in _ODD_PARTS for part in path.split("/")):
+        return path  # already a normal relative POSIX path (the common case: no PurePosixPath per row)
     pure = PurePosixPath(path)
     if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\\" in path:
         raise ExportError(f"unsafe path in export: {path!r}")
@@ -126,8 +129,7 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+    writer.writerows(rows)  # the csv module writes None as ""
     return buf.getvalue()
 
 
@@ -138,8 +140,8 @@ def manifest_text(rows: Sequence[ManifestRow]) -> str:
         raise ExportError(f"metadata columns {sorted(clash)} clash with the manifest's own columns; rename them")
     ordered = sorted(rows, key=lambda r: (r.subset, r.path))
     return _csv_text(list(CORE_COLUMNS) + meta_cols, (
-        [safe_relpath(r.path), r.sha256, r.subset, r.label, "|".join(r.labels), r.source, r.source_id, r.url,
-         r.owner, r.license] + [r.metadata.get(c, "") for c in meta_cols] for r in ordered))
+        (safe_relpath(r.path), r.sha256, r.subset, r.label, "|".join(r.labels), r.source, r.source_id, r.url,
+         r.owner, r.license, *[r.metadata.get(c, "") for c in meta_cols]) for r in ordered))
 
 
 def classes_text(classes: Sequence[ClassEntry]) -> str:

@@ -8,6 +8,7 @@ failure's reason, committing every ``batch`` results so a killed download resume
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
@@ -76,11 +77,12 @@ def apply_result(session: Session, store: ImageStore, result: FetchResult, stats
 
 def download(engine: Engine, store: ImageStore, records: Sequence[tuple[int, str]], *, max_pixels: int,
              max_bytes: int, workers: int = 32, ray: str | None = None, timeout: float = 30.0, tries: int = 4,
-             batch: int = 100, on_result: Callable[[DownloadStats], None] | None = None) -> DownloadStats:
-    """Fetch and store ``records``; returns counts of what happened."""
+             batch: int = 100, on_result: Callable[[DownloadStats], None] | None = None,
+             stats: DownloadStats | None = None) -> DownloadStats:
+    """Fetch and store ``records``; returns counts of what happened (added to ``stats`` if given)."""
     from curation.parallel import map_unordered
 
-    stats = DownloadStats()
+    stats = DownloadStats() if stats is None else stats
     store_root = None if ray else str(store.root)  # Ray workers may not share this machine's disk
     tasks: Iterator[FetchTask] = (FetchTask(rid, url, max_bytes=max_bytes, timeout=timeout, tries=tries,
                                             store_root=store_root, max_pixels=max_pixels) for rid, url in records)
@@ -110,3 +112,25 @@ def _commit(engine: Engine, store: ImageStore, results: list[FetchResult], stats
         with session.no_autoflush:  # store_image flushes what it needs; fewer flushes, same rows
             for result in results:
                 apply_result(session, store, result, stats, max_pixels, max_bytes)
+
+
+def download_during(engine: Engine, store: ImageStore, job_id: int, done: threading.Event, *,
+                    poll_s: float = 0.05, **options) -> DownloadStats:
+    """Download a scrape job's candidates as the job finds them, until ``done`` is set and none is left.
+
+    ``options`` are :func:`download`'s keyword arguments. Each round takes every pending candidate not
+    yet tried, so downloads start with the first search page instead of after the last one.
+    """
+    stats = DownloadStats()
+    tried: set[int] = set()
+    while True:
+        finished = done.is_set()
+        with session_scope(engine) as session:
+            records = [r for r in select_records(session, job_id=job_id) if r[0] not in tried]
+        if records:
+            tried.update(r[0] for r in records)
+            download(engine, store, records, stats=stats, **options)
+        elif finished:
+            return stats
+        else:
+            done.wait(poll_s)

@@ -49,12 +49,11 @@ def demo_scrape(settings: Settings, engine: Engine, *, classes: tuple[str, ...] 
     ``emulator_ground_truth.json`` and the reference set to ``reference_dir`` (default ``reference/``)
     in the workspace. Returns counts for the demo to print.
     """
-    from curation.download.runner import download, select_records
     from curation.flickr.client import FlickrClient, RetryPolicy
     from curation.scrape.job import ScrapeOptions
     from curation.scrape.pipeline import setup_job
     from curation.scrape.ratelimit import TokenBucket
-    from curation.scrape.runner import run_job
+    from curation.scrape.runner import run_job_with_downloads
     from curation.store import ImageStore
 
     corpus = build_corpus(CorpusConfig(classes=classes, styles=styles, per_cell=per_cell, plants=2, deleted=2,
@@ -70,11 +69,9 @@ def demo_scrape(settings: Settings, engine: Engine, *, classes: tuple[str, ...] 
             specs = demo_queries(session, classes, styles)
         job_id, name, shorts = setup_job(engine, settings, client, specs, "imagenet-r", ["redistributable"],
                                          ScrapeOptions(licenses=()), name=f"demo-emulator-{seed}")
-        stats = run_job(engine, client, job_id, shorts, workers=workers)
-        with session_scope(engine) as session:
-            records = select_records(session, job_id=job_id, retry_failed=True)
-        got = download(engine, ImageStore(settings.store_path), records, max_pixels=settings.max_image_pixels,
-                       max_bytes=settings.max_image_bytes, workers=download_workers)
+        stats, got = run_job_with_downloads(engine, client, job_id, shorts, ImageStore(settings.store_path),
+                                            workers=workers, download_workers=download_workers,
+                                            max_pixels=settings.max_image_pixels, max_bytes=settings.max_image_bytes)
         api_calls = len(emu.counters.api_calls)
     planted: dict[str, int] = {}
     for photo in corpus.photos:

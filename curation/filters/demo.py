@@ -74,6 +74,16 @@ def caught_plants(session: Session, truth: dict) -> Counter[str]:
     return caught
 
 
+def unplanted_duplicates(session: Session, truth: dict) -> int:
+    """Images rejected as duplicates that are neither a planted copy nor the original of one: the
+    filters' false positives on this corpus."""
+    images, rejected = _images_by_photo(session), _rejections(session)
+    planted = {p["id"] for p in truth["photos"] if p.get("plant")}
+    planted |= {p["plant_of"] for p in truth["photos"] if p.get("plant_of")}
+    return sum(1 for photo_id, image in images.items()
+               if photo_id not in planted and rejected.get(image.id, "").startswith("duplicate-of:"))
+
+
 def filter_demo(settings: Settings, engine: Engine, reference_dir: Path, ground_truth: Path,
                 echo: Callable[[str], None] = print) -> dict:
     """Run the filters on the scraped workspace and report what they caught against the ground truth."""
@@ -93,8 +103,10 @@ def filter_demo(settings: Settings, engine: Engine, reference_dir: Path, ground_
     with session_scope(engine) as session:
         write_report(session, store, report_path)
         caught = caught_plants(session, truth)
+        false_duplicates = unplanted_duplicates(session, truth)
     for kind in sorted(planted):
         echo(f"    planted {kind:9s}: {caught[kind]}/{planted[kind]} caught")
+    echo(f"    {false_duplicates} image(s) that are no planted copy were rejected as duplicates (false positives)")
     echo(f"  contact sheet of duplicate groups and rejects: {report_path}")
     return {"planted": sum(planted.values()), "caught": sum(caught.values()), "per_kind": dict(caught),
-            "report": str(report_path)}
+            "false_duplicates": false_duplicates, "report": str(report_path)}

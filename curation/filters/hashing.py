@@ -33,7 +33,6 @@ WORK_SIZE = 64  # decode at least this many pixels per side (draft mode picks th
 _N = 32
 _DCT = np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(_N)[None, :] + 1) / (2 * _N))  # 8 x 32
 _FLIP_SIGN = np.where(np.arange(8) % 2 == 0, 1.0, -1.0)[None, :]  # DCT of a mirrored row: odd terms flip
-_BIT_WEIGHTS = np.array([1 << (63 - i) for i in range(64)], dtype=np.uint64)
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "La", "RGBa"})
 _SINGLE_FRAME_FORMATS = frozenset({"MPO"})  # camera JPEGs carrying a preview frame are not animations
 
@@ -81,23 +80,43 @@ def to_unsigned(values: Sequence[int] | np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.int64).view(np.uint64)
 
 
-def _pack(bits: np.ndarray) -> int:
-    return to_signed(int(np.bitwise_or.reduce(_BIT_WEIGHTS[bits.ravel()], initial=np.uint64(0))))
+def _pack(bits: np.ndarray) -> list[int]:
+    """Rows of 64 booleans as signed 64-bit hashes, the first boolean of a row its top bit."""
+    return np.packbits(bits.reshape(-1, 64), axis=1).view(">i8").ravel().tolist()
+
+
+def _phash_bits(gray: Image.Image) -> np.ndarray:
+    """pHash bits of ``gray`` (mode L) and of its mirror: the 8x8 low DCT of a 32x32 thumbnail vs its median.
+
+    Mirroring the thumbnail before the DCT only flips the sign of the odd horizontal frequencies, so one
+    resize and one DCT give both.
+    """
+    pixels = np.asarray(gray.resize((_N, _N), Image.Resampling.LANCZOS), dtype=np.float64)
+    low = _DCT @ pixels @ _DCT.T
+    both = np.stack((low, low * _FLIP_SIGN)).reshape(2, 64)
+    ordered = np.sort(both, axis=1)
+    median = (ordered[:, 31] + ordered[:, 32]) / 2  # what np.median gives for 64 values
+    return both > median[:, None]
+
+
+def _dhash_bits(gray: Image.Image) -> np.ndarray:
+    """dHash bits (row gradients of a 9x8 thumbnail) of ``gray`` and of its horizontal mirror."""
+    pixels = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
+    rising = pixels[:, 1:] > pixels[:, :-1]
+    falling = pixels[:, :-1] > pixels[:, 1:]  # the mirror reads each row right to left
+    return np.stack((rising, falling[:, ::-1])).reshape(2, 64)
 
 
 def phash_pair(gray: Image.Image) -> tuple[int, int]:
     """pHash of ``gray`` (mode L) and of its horizontal mirror, from one 32x32 DCT."""
-    pixels = np.asarray(gray.resize((_N, _N), Image.Resampling.LANCZOS), dtype=np.float64)
-    low = _DCT @ pixels @ _DCT.T
-    mirrored = low * _FLIP_SIGN
-    return _pack(low > np.median(low)), _pack(mirrored > np.median(mirrored))
+    plain, mirrored = _pack(_phash_bits(gray))
+    return plain, mirrored
 
 
 def dhash_pair(gray: Image.Image) -> tuple[int, int]:
     """dHash (row gradients of a 9x8 thumbnail) of ``gray`` and of its horizontal mirror."""
-    pixels = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS), dtype=np.int16)
-    flipped = pixels[:, ::-1]
-    return _pack(pixels[:, 1:] > pixels[:, :-1]), _pack(flipped[:, 1:] > flipped[:, :-1])
+    plain, mirrored = _pack(_dhash_bits(gray))
+    return plain, mirrored
 
 
 def to_8bit(img: Image.Image) -> Image.Image:
@@ -156,27 +175,22 @@ def _decode(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
     return img, full
 
 
-_LEVELS = np.arange(256, dtype=np.float64)
+_POWERS = np.stack((np.ones(256), np.arange(256.0), np.arange(256.0) ** 2), axis=1)  # 256 x 3
 
 
-def _moments(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band mean and standard deviation of an 8-bit image, from its histogram (fast, exact)."""
-    hist = np.asarray(img.histogram(), dtype=np.float64).reshape(-1, 256)
-    count = hist.sum(axis=1)
-    mean = hist @ _LEVELS / count
-    var = hist @ (_LEVELS ** 2) / count - mean ** 2
-    return mean, np.sqrt(np.maximum(var, 0.0))
+def _stats(base: Image.Image, gray: Image.Image) -> tuple[float, float, tuple[float, float, float]]:
+    """Grayscale mean, largest per-channel standard deviation and per-channel means, from histograms.
 
-
-def _rgb_means(base: Image.Image, means: np.ndarray) -> tuple[float, float, float]:
-    """Mean red, green and blue of ``base`` (grey images: the grey mean thrice)."""
-    if base.mode == "RGB":
-        values = means
-    elif base.mode in ("L", "LA", "I;16", "I", "F"):
-        values = np.repeat(means[:1], 3)
-    else:
-        values = _moments(base.convert("RGB"))[0]
-    return (round(float(values[0]), 2), round(float(values[1]), 2), round(float(values[2]), 2))
+    ``base`` is 8-bit L or RGB. A flat image is flat in every channel, so the largest deviation is the
+    flatness score; a grey image's channel means are its grey mean thrice.
+    """
+    grey = base is gray
+    hist = base.histogram() if grey else base.histogram() + gray.histogram()
+    count, total, squares = (np.asarray(hist, dtype=np.float64).reshape(-1, 256) @ _POWERS).T
+    means = total / count
+    stds = np.sqrt(np.maximum(squares / count - means ** 2, 0.0))
+    rgb = means[[0, 0, 0]] if grey else means[:3]
+    return float(means[-1]), float(stds[:1 if grey else 3].max()), tuple(round(float(v), 2) for v in rgb)
 
 
 def hash_bytes(data: bytes, key: int | str = 0, max_pixels: int = 178_956_970,
@@ -195,12 +209,9 @@ def hash_bytes(data: bytes, key: int | str = 0, max_pixels: int = 178_956_970,
         if min(base.size) >= 4 * WORK_SIZE:
             base = base.reduce(min(base.size) // (2 * WORK_SIZE))
         gray = base if base.mode == "L" else base.convert("L")
-        result.mean = _moments(gray)[0][0]
-        means, stds = _moments(base)
-        result.std = float(stds.max())  # a flat image is flat in every channel
-        result.rgb = _rgb_means(base, means)
-        result.phash, result.phash_mirror = phash_pair(gray)
-        result.dhash, result.dhash_mirror = dhash_pair(gray)
+        result.mean, result.std, result.rgb = _stats(base, gray)
+        result.phash, result.phash_mirror, result.dhash, result.dhash_mirror = _pack(
+            np.concatenate((_phash_bits(gray), _dhash_bits(gray))))
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, MemoryError) as exc:
         result.ok, result.reason = False, f"corrupt: {str(exc)[:200]}"
     return result

@@ -94,7 +94,7 @@ def _run(cli: CliContext, **kw) -> None:
     from curation.scrape.job import FLICKR_FIRST_UPLOAD, ScrapeOptions
     from curation.scrape.pipeline import parse_day, setup_job
     from curation.scrape.ratelimit import TokenBucket
-    from curation.scrape.runner import run_job
+    from curation.scrape.runner import run_job, run_job_with_downloads
 
     settings, engine = cli.settings(), cli.engine()
     specs = _specs(cli, kw["class_set"], kw["class_names"], kw["keywords"], kw["all_keywords"], kw["pattern"],
@@ -110,18 +110,31 @@ def _run(cli: CliContext, **kw) -> None:
     job_id, name, shorts = setup_job(engine, settings, client, specs, kw["class_set"], kw["licenses"], options,
                                      name=kw["job"], refresh_licenses=kw["refresh_licenses"])
     click.echo(f"job {name}: {len(specs)} queries, rate {rate:.0f} calls/h (burst {kw['burst']})")
+    downloads = None
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
         task = bar.add_task("searching")
-        stats = run_job(engine, client, job_id, shorts, workers=kw["workers"],
-                        on_page=lambda s: bar.update(task, description=f"searching: {s.pages} pages, {s.new} new "
-                                                                       f"photos, {s.splits} window splits"))
+
+        def show(s) -> None:
+            bar.update(task, description=f"searching: {s.pages} pages, {s.new} new photos, {s.splits} window splits")
+
+        if kw["no_download"] or kw["ray"]:
+            stats = run_job(engine, client, job_id, shorts, workers=kw["workers"], on_page=show)
+        else:  # downloads start with the first page
+            stats, downloads = run_job_with_downloads(
+                engine, client, job_id, shorts, cli.store(), workers=kw["workers"],
+                download_workers=kw["download_workers"], on_page=show, max_pixels=settings.max_image_pixels,
+                max_bytes=settings.max_image_bytes)
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(stats.skipped.items())) or "none"
     click.echo(f"searched {stats.pages} pages ({client.calls} calls, {client.retries} retries): {stats.new} new photos, "
                f"{stats.known} already known, {stats.splits} date-window splits, {stats.failed_windows} failed windows, "
                f"skipped {skipped}")
     if stats.failed_windows:
         click.echo("some windows failed after retries; run the same command again to retry them", err=True)
-    if not kw["no_download"]:
+    if downloads is not None:
+        click.echo(downloads.summary())
+        if downloads.failed:
+            click.echo("retry the failures later with:  curate download --retry-failed", err=True)
+    elif not kw["no_download"]:
         from curation.download.cli import run_download
 
         run_download(cli, retry_failed=False, workers=kw["download_workers"], ray=kw["ray"], job_id=job_id)

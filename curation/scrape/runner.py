@@ -113,3 +113,35 @@ def _finish(engine: Engine, job_id: int, options: ScrapeOptions, counts: dict[in
         full = options.max_per_query
         blocking = [w for w in open_windows if w.status == "failed" or full is None or counts.get(w.query_id, 0) < full]
         job.status = "failed" if any(w.status == "failed" for w in blocking) else ("running" if blocking else "done")
+
+
+def run_job_with_downloads(engine: Engine, client: FlickrClient, job_id: int, license_short: Mapping[str, str],
+                           store, *, workers: int = 8, download_workers: int = 32,
+                           on_page: Callable[[ScrapeStats], None] | None = None, **download_options):
+    """:func:`run_job` while a second thread downloads what each page finds with ``download_workers``
+    concurrent fetches (``download_options`` go to :func:`curation.download.runner.download`).
+    Returns (scrape stats, download stats)."""
+    import threading
+
+    from curation.download.runner import download_during
+
+    done = threading.Event()
+    outcome: dict = {}
+
+    def downloader() -> None:
+        try:
+            outcome["stats"] = download_during(engine, store, job_id, done, workers=download_workers,
+                                               **download_options)
+        except BaseException as exc:  # surfaced in the calling thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=downloader, name="scrape-downloads", daemon=True)
+    thread.start()
+    try:
+        stats = run_job(engine, client, job_id, license_short, workers=workers, on_page=on_page)
+    finally:
+        done.set()
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return stats, outcome["stats"]

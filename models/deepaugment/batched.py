@@ -19,23 +19,35 @@ from models.deepaugment.cae import binarize
 
 Params = dict[str, torch.Tensor]
 
+# batches with more runs of consecutive images on one network than this may use the grouped conv
+GROUPED_MIN_RUNS = 4
+# CPU: channels-last activations let oneDNN skip a layout reorder around every conv
+CHANNELS_LAST = True
+
 
 class Nets:
-    """U distinct networks (weights stacked to (U, ...)) and which network each of N images uses.
+    """U distinct networks and which network each of N images uses.
 
-    Images are packed into "slots" (M, U·C, H, W), M = most images on one network: a ``groups=U``
-    conv then runs every image through its own network; images sharing a network (the 0.05 schedule)
-    share a batch row, so one network is a plain batched conv. Empty slots compute on zeros.
+    Two ways to run a conv, picked per batch (``grouped``):
+
+    * per network (the 0.05 schedule: a batch of 16 has one or two networks): the images of each
+      network form runs (consecutive images share a network), and each run is one plain batched conv
+      with that network's own weights, taken straight from its state dict (no stacked copy).
+    * grouped (most images have their own network): images are packed into "slots" (M, U·C, H, W),
+      M = most images on one network, and one ``groups=U`` conv runs every image through its own
+      network (the Noise2Net trick); the stacked (U, ...) weights are built once per layer and batch.
+      Empty slots compute on zeros, so this is only chosen when there are few of them.
     """
 
-    def __init__(self, p: Params, assign: Sequence[int]):
-        self.p, self.assign = p, list(assign)
-        self.u = int(next(iter(p.values())).shape[0])
+    def __init__(self, states: Sequence[Params], assign: Sequence[int], device: Any = None,
+                 grouped: bool | None = None):
+        self.states, self.assign, self.device = list(states), list(assign), device
+        self.u = len(self.states)
+        n = len(self.assign)
         rows: list[list[int]] = [[] for _ in range(self.u)]
         for image, net in enumerate(self.assign):
             rows[net].append(image)
         self.m = max(len(r) for r in rows)
-        n = len(self.assign)
         slots = [n] * (self.m * self.u)  # index n = a zero image
         self.pos = [0] * n
         for net, images in enumerate(rows):
@@ -43,38 +55,96 @@ class Nets:
                 slots[row * self.u + net] = image
                 self.pos[image] = row * self.u + net
         self.slots = slots
+        # runs of consecutive images on one network: (start, end, net)
+        self.runs: list[tuple[int, int, int]] = []
+        for image, net in enumerate(self.assign):
+            if self.runs and self.runs[-1][2] == net:
+                self.runs[-1] = (self.runs[-1][0], image + 1, net)
+            else:
+                self.runs.append((image, image + 1, net))
+        # interleaved networks: sort images by network so that each network is one run
+        self.order: list[int] | None = None
+        if len(self.runs) > self.u:
+            self.order = [image for images in rows for image in images]
+            self.inverse = [0] * n
+            for k, image in enumerate(self.order):
+                self.inverse[image] = k
+            self.sorted_runs, start = [], 0
+            for net, images in enumerate(rows):
+                self.sorted_runs.append((start, start + len(images), net))
+                start += len(images)
+        if grouped is None:  # grouped only when runs would be many small convs and slots are nearly full
+            grouped = self.u > 1 and len(self.runs) > GROUPED_MIN_RUNS and self.m * self.u <= 1.25 * n
+        self.grouped = grouped
+        self._stacked: dict[str, torch.Tensor] = {}
+        self._moved: dict[tuple[int, str], torch.Tensor] = {}
 
     @classmethod
-    def from_states(cls, states: Sequence[dict[str, torch.Tensor]], device: Any = None) -> "Nets":
+    def from_states(cls, states: Sequence[Params], device: Any = None) -> "Nets":
         unique: dict[int, int] = {}
+        ordered: list[Params] = []
         for s in states:
-            unique.setdefault(id(s), len(unique))
-        firsts = {i: s for s in states for i in [unique[id(s)]]}
-        ordered = [firsts[i] for i in range(len(unique))]
-        p = {k: torch.stack([s[k] for s in ordered]).to(device or ordered[0][k].device) for k in ordered[0]}
-        return cls(p, [unique[id(s)] for s in states])
+            if id(s) not in unique:
+                unique[id(s)] = len(ordered)
+                ordered.append(s)
+        return cls(ordered, [unique[id(s)] for s in states], device)
+
+    @property
+    def p(self) -> Params:
+        """The first network's parameters (names and shapes are shared by all networks)."""
+        return self.states[0]
+
+    def images_per_net(self) -> list[list[int]]:
+        """The images of each network, in network order."""
+        rows: list[list[int]] = [[] for _ in range(self.u)]
+        for image, net in enumerate(self.assign):
+            rows[net].append(image)
+        return rows
 
     def subset(self, images: Sequence[int]) -> "Nets":
+        """The networks of ``images`` (no weights are copied)."""
         used = sorted({self.assign[i] for i in images})
         remap = {net: j for j, net in enumerate(used)}
-        return Nets({k: v[used] for k, v in self.p.items()}, [remap[self.assign[i]] for i in images])
+        return Nets([self.states[net] for net in used], [remap[self.assign[i]] for i in images], self.device)
+
+    def _weight(self, net: int, key: str) -> torch.Tensor:
+        w = self.states[net][key]
+        if self.device is None or w.device == torch.device(self.device):
+            return w
+        if (net, key) not in self._moved:  # states on another device: copy each weight once per batch
+            self._moved[(net, key)] = w.to(self.device)
+        return self._moved[(net, key)]
+
+    def _stack(self, key: str) -> torch.Tensor:
+        if key not in self._stacked:
+            self._stacked[key] = torch.stack([self._weight(net, key) for net in range(self.u)])
+        return self._stacked[key]
 
     def conv(self, x: torch.Tensor, name: str, stride: int = 1, padding: int = 0,
              transpose: bool = False) -> torch.Tensor:
         """Image i of x (N, C, H, W) through its network's conv ``name``."""
-        w, b = self.p[f"{name}.weight"], self.p[f"{name}.bias"]
-        n, c, h, wd = x.shape
+        fn = F.conv_transpose2d if transpose else F.conv2d
+        wk, bk = f"{name}.weight", f"{name}.bias"
         if self.u == 1:
-            fn = F.conv_transpose2d if transpose else F.conv2d
-            return fn(x, w[0], b[0], stride=stride, padding=padding)
-        if self.m == 1 and self.slots == list(range(n)):
+            return fn(x, self._weight(0, wk), self._weight(0, bk), stride=stride, padding=padding)
+        if not self.grouped:
+            if self.order is None:
+                src, runs = x, self.runs
+            else:
+                src, runs = x[self.order], self.sorted_runs
+            out = torch.cat([fn(src[a:b], self._weight(net, wk), self._weight(net, bk), stride=stride,
+                                padding=padding) for a, b, net in runs])
+            return out if self.order is None else out[self.inverse]
+        w, b = self._stack(wk), self._stack(bk)
+        n, c, h, wd = x.shape
+        dense = self.m == 1 and self.slots == list(range(n))
+        if dense:
             packed = x.reshape(1, n * c, h, wd)
         else:
             packed = torch.cat([x, x.new_zeros(1, c, h, wd)])[self.slots].reshape(self.m, self.u * c, h, wd)
-        fn = F.conv_transpose2d if transpose else F.conv2d
         out = fn(packed, w.reshape(-1, *w.shape[2:]), b.reshape(-1), stride=stride, padding=padding, groups=self.u)
         out = out.reshape(self.m * self.u, -1, *out.shape[2:])
-        return out if self.m == 1 and self.slots == list(range(n)) else out[self.pos]
+        return out if dense else out[self.pos]
 
 
 def stack_states(states: Sequence[dict[str, torch.Tensor]], device: Any = None) -> Nets:
@@ -173,8 +243,8 @@ def edsr_forward(p: Nets, x: torch.Tensor, pres: Sequence[FeatureOp], bodies: Se
 # ---- CAE ----------------------------------------------------------------------------------------
 
 def _cae_block(p: Nets, x: torch.Tensor, name: str) -> torch.Tensor:
-    h = F.leaky_relu(gconv(F.pad(x, (1, 1, 1, 1)), p, f"{name}.1"))
-    return gconv(F.pad(h, (1, 1, 1, 1)), p, f"{name}.4") + x
+    h = F.leaky_relu(gconv(x, p, f"{name}.1", padding=1))  # = zero-pad 1 then an unpadded conv, without the copy
+    return gconv(h, p, f"{name}.4", padding=1) + x
 
 
 def cae_forward(p: Nets, x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Tensor:
@@ -223,10 +293,27 @@ def run_batched(method: str, states: Sequence[dict[str, torch.Tensor]], x: torch
         n_feats = states[0]["head.0.weight"].shape[0] if method == "edsr" else 32
         acts = sample_acts(method, g, len(states), act_shape(method, x, n_feats), faithful)
     p = stack_states(states, x.device)
-    if method == "edsr":
-        out = edsr_forward(p, x * 255, [a[0] for a in acts], [a[1] for a in acts])
-        return out.clamp(0, 255) / 255
-    return cae_forward(p, x, acts).clamp(0, 1)
+    if p.u > 1 and not p.grouped:  # few networks: each network's images as one plain batch, then reassemble
+        parts = [(images, _forward(method, p.subset(images), x[images], [acts[i] for i in images]))
+                 for images in p.images_per_net()]
+        out = parts[0][1].new_empty(len(states), *parts[0][1].shape[1:])
+        for images, part in parts:
+            if images == list(range(images[0], images[-1] + 1)):
+                out[images[0]:images[-1] + 1] = part
+            else:
+                out[images] = part
+        return out
+    return _forward(method, p, x, acts)
+
+
+def _forward(method: str, p: Nets, x: torch.Tensor, acts: Sequence[Any]) -> torch.Tensor:
+    if CHANNELS_LAST and x.device.type == "cpu":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        if method == "edsr":
+            out = edsr_forward(p, x * 255, [a[0] for a in acts], [a[1] for a in acts])
+            return out.clamp(0, 255) / 255
+        return cae_forward(p, x, acts).clamp(0, 1)
 
 
 def run_one(method: str, model: torch.nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor, g: Any,

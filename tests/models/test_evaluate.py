@@ -102,3 +102,19 @@ def test_checkpoint_classes_must_cover_the_set(make_export):
     model = ColourTo1000([0, 1])
     with pytest.raises(CurateError, match="no output for class"):
         evaluate_export(model, export, [{"key": "cat"}, {"key": "eel"}], CPU, 36, 32, workers=0)
+
+
+def test_parallel_cpu_streams_give_the_same_logits_and_restore_threads(make_export, monkeypatch):
+    from models.data import collect_items, open_export as open_
+    from models.evaluate import predict
+
+    monkeypatch.setattr("models.evaluate.cpu_streams", lambda workers: workers)  # 2 streams even on 1 core
+    export = open_(make_export("streams", {"test": 7}, keys=["a", "b", "c"], n_classes=3, style="photo"))
+    items = collect_items([export], ["test"], [type("C", (), {"key": k})() for k in ("a", "b", "c")])
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+    threads = torch.get_num_threads()
+    one = predict(model, items, CPU, 36, 32, batch_size=3, workers=1, keep=[0, 1, 2, 3])
+    two = predict(model, items, CPU, 36, 32, batch_size=3, workers=2, keep=[0, 1, 2, 3])
+    assert one.shape == (21, 4) and np.allclose(one, two, atol=1e-5)
+    assert torch.get_num_threads() == threads

@@ -9,7 +9,7 @@ from splits.dfr import ingest, write_items
 from splits.pipeline import build_spec
 from splits.spec import load_spec
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "deepfashion2"
+REFERENCE = Path(__file__).resolve().parent / "data" / "deepfashion2"  # copies of shared/reference/deepfashion2
 TRAIN_VALUES = {"scale": 2, "occlusion": 2, "zoom_in": 1, "viewpoint": 2}
 
 

@@ -101,3 +101,22 @@ def test_shared_networks_pack_into_slots(method):
         single_ref = torch.cat([B.run_one(method, model, a, x[i:i + 1], g) for i in range(3)])
     torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(single, single_ref, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["edsr", "cae"])
+def test_grouped_and_per_network_convs_agree(method, monkeypatch):
+    """The two ways to run a batch (a plain conv per network, or one grouped conv) give the same images."""
+    torch.manual_seed(0)
+    model = EDSR(n_feats=8).eval() if method == "edsr" else CAE().eval()
+    a, b, c = states(method, model, 3, 17)
+    sts = [a, b, a, c, c, b]  # interleaved networks: the per-network path sorts and restores the order
+    x = torch.rand(6, 3, 16, 16, generator=gen(18))
+    acts = B.sample_acts(method, gen(19), 6, B.act_shape(method, x, 8), True)
+    outs = []
+    for min_runs in (len(sts), 0):  # never grouped, then grouped
+        monkeypatch.setattr(B, "GROUPED_MIN_RUNS", min_runs)
+        monkeypatch.setattr(B, "CHANNELS_LAST", min_runs == 0)
+        assert B.stack_states(sts).grouped == (min_runs == 0)
+        with torch.no_grad():
+            outs.append(B.run_batched(method, sts, x, None, acts=acts))
+    torch.testing.assert_close(outs[0], outs[1], atol=2e-5, rtol=1e-4)
