@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from curation.db.models import QuerySource, SourceRecord
 from curation.db.session import session_scope
 from curation.download.fetch import FetchResult, FetchTask, fetch
-from curation.ingest.records import attach_bytes
+from curation.ingest.records import attach_bytes, preload_images
 from curation.store import ImageStore
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,14 @@ def select_records(session: Session, *, retry_failed: bool = False, source: str 
 
 
 def apply_result(session: Session, store: ImageStore, result: FetchResult, stats: DownloadStats,
-                 max_pixels: int, max_bytes: int) -> None:
+                 max_pixels: int, max_bytes: int, known: dict | None = None) -> None:
     """Store the bytes (probed) or record the failure on the result's source record."""
     record = session.get(SourceRecord, result.record_id)
     if record is None:
         return
     stats.attempted += 1
     if result.status == "ok" and result.data is not None:
-        if attach_bytes(session, store, record, result.data, max_pixels, max_bytes, info=result.probe):
+        if attach_bytes(session, store, record, result.data, max_pixels, max_bytes, info=result.probe, known=known):
             stats.downloaded += 1
         else:
             stats.rejected[(record.error or "rejected").split(":", 1)[0]] += 1
@@ -109,9 +109,10 @@ def _commit(engine: Engine, store: ImageStore, results: list[FetchResult], stats
     with session_scope(engine) as session:
         ids = [r.record_id for r in results]
         list(session.scalars(select(SourceRecord).where(SourceRecord.id.in_(ids))))  # one query for the batch
-        with session.no_autoflush:  # store_image flushes what it needs; fewer flushes, same rows
+        known = preload_images(session, [r.data for r in results if r.status == "ok" and r.data is not None])
+        with session.no_autoflush:  # new images are inserted together when the batch commits
             for result in results:
-                apply_result(session, store, result, stats, max_pixels, max_bytes)
+                apply_result(session, store, result, stats, max_pixels, max_bytes, known)
 
 
 def download_during(engine: Engine, store: ImageStore, job_id: int, done: threading.Event, *,
