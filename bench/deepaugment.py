@@ -12,7 +12,9 @@ the loop is ``EDSR/CAE.forward`` on one image at a time, as ``*_distort_imagenet
 
 Targets: batched / loop images/s >= 2x on CPU; >= 10x on a GPU (printed only with --gpu and CUDA), measured
 where the batched path is used, inside training: 224 px crops (EDSR from a 56 px copy, CAE at 224), on the
-released 0.05 schedule (the loop's own). Also printed: one fresh network per image (re-sampling 1.0, what
+released 0.05 schedule (the loop's own). The loop runs in fp32 as released; the batched path runs at its
+default precision (bf16 on a GPU or a CPU with native bf16, else fp32), and its fp32 speed and the bf16
+pixel difference are printed beside it: on a compute-bound CPU most of the gain is bf16, not batching. Also printed: one fresh network per image (re-sampling 1.0, what
 ``deepaugment-online`` does by default; the loop has no such mode, it reloads weights per image) and
 EDSR at the static-generation size (128 px in), where a CPU is compute-bound and batching gains little.
 """
@@ -75,24 +77,36 @@ def reference_loop(method: str, model: torch.nn.Module, states: list, x: torch.T
     return torch.cat(outs)
 
 
-def batched_path(method: str, states: list, x: torch.Tensor, acts: list, batch: int) -> torch.Tensor:
+def batched_path(method: str, states: list, x: torch.Tensor, acts: list, batch: int,
+                 precision: str = "auto") -> torch.Tensor:
     from models.deepaugment.batched import run_batched
 
     with torch.no_grad():
-        return torch.cat([run_batched(method, states[i:i + batch], x[i:i + batch], None, True, acts[i:i + batch])
-                          for i in range(0, len(states), batch)])
+        return torch.cat([run_batched(method, states[i:i + batch], x[i:i + batch], None, True, acts[i:i + batch],
+                                      precision=precision) for i in range(0, len(states), batch)])
 
 
 def compare(method: str, n: int, side: int, batch: int, device: torch.device, rate: float = 0.05) -> float:
-    """Images/s of both paths on the same networks (re-sampled with probability ``rate``) and draws."""
+    """Images/s of both paths on the same networks (re-sampled with probability ``rate``) and draws: the
+    loop as released (fp32), our path at its default precision and, for reference, at fp32."""
+    from models.deepaugment.batched import compute_dtype
+
     model, states, x, acts = setup(method, n, side, device, rate)
+    dtype = str(compute_dtype(device)).removeprefix("torch.")
     t_loop = timed(lambda: reference_loop(method, model, states, x, acts), device)
     t_batch = timed(lambda: batched_path(method, states, x, acts, batch), device)
-    diff = (reference_loop(method, model, states, x, acts) - batched_path(method, states, x, acts, batch)).abs()
+    ref = reference_loop(method, model, states, x, acts)
+    diff = (ref - batched_path(method, states, x, acts, batch, "fp32")).abs()
     same = f"{100 * float((diff <= 1e-3).float().mean()):.3f}%"  # wild networks amplify fp32 rounding
-    print(f"{method} {device.type}: {n} images at {side} px, batch {batch}, re-sampling {rate:g}: "
-          f"loop {n / t_loop:.2f} img/s, batched {n / t_batch:.2f} img/s, speed-up {t_loop / t_batch:.2f}x, "
-          f"pixels equal to 1e-3: {same}")
+    line = (f"{method} {device.type}: {n} images at {side} px, batch {batch}, re-sampling {rate:g}: "
+            f"loop (fp32) {n / t_loop:.2f} img/s, batched ({dtype}) {n / t_batch:.2f} img/s, "
+            f"speed-up {t_loop / t_batch:.2f}x")
+    if dtype != "float32":
+        t_fp32 = timed(lambda: batched_path(method, states, x, acts, batch, "fp32"), device)
+        err = (ref - batched_path(method, states, x, acts, batch)).abs()
+        line += (f"; batched at fp32 {n / t_fp32:.2f} img/s ({t_loop / t_fp32:.2f}x); {dtype} vs the fp32 loop: "
+                 f"mean |diff| {255 * float(err.mean()):.2f}/255, 99th pct {255 * float(err.flatten().kthvalue(int(0.99 * err.numel())).values):.1f}/255")
+    print(line + f"; fp32 pixels equal to 1e-3: {same}")
     return t_loop / t_batch
 
 

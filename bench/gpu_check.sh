@@ -37,11 +37,8 @@ step "gpu tests" 300 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests
 step "eval throughput" 240 "$PY" bench/eval_throughput.py --gpu $QUICK
 step "train throughput" 240 "$PY" bench/train_throughput.py --gpu $QUICK
 
-# ---- DeepAugment helper's GPU benchmark goes here --------------------------------------------
-if [ -f bench/deepaugment.py ]; then
-  step "deepaugment throughput" 240 "$PY" bench/deepaugment.py --gpu $QUICK
-fi
-# ----------------------------------------------------------------------------------------------
+# DeepAugment: batched vs the released loop, Noise2Net's share of a ResNet-50 step, EDSR generation
+step "deepaugment throughput" 240 "$PY" bench/deepaugment.py --gpu $QUICK
 
 echo "=== TARGET summary (log: $LOG)"
 grep "^TARGET" "$LOG" || echo "(no TARGET lines)"

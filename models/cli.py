@@ -70,7 +70,7 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
     """
     from models.accel import Accel, pick_device
     from models.recipe import load_recipe
-    from models.train import init_distributed, load_train_data, train as run_train
+    from models.train import finish_distributed, init_distributed, load_train_data, train as run_train
 
     flags = dict(model=model, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, workers=workers, aug=aug)
     overrides: dict = {**_kv(sets, "--set"), **{k: v for k, v in flags.items() if v is not None}}
@@ -95,6 +95,7 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
         raise CurateError(str(exc)) from exc
     accel = Accel(dev, recipe.amp, recipe.channels_last, recipe.compile)
     last = run_train(recipe, data, run_dir, accel, dist, progress=True)
+    finish_distributed()
     if dist.main:
         val_text = "".join(f", val {n}: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items() if k != "n")
                            for n, r in last.get("val", {}).items())

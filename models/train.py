@@ -52,6 +52,16 @@ def init_distributed(device_type: str) -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def finish_distributed() -> None:
+    """Leave the process group together: without it a rank may exit while gloo's threads still run
+    (``terminate called without an active exception``, SIGABRT, and torchrun reports a failed run)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 @dataclass
 class TrainData:
     dataset: ExportDataset

@@ -35,11 +35,13 @@ def noise2net(fraction: float = 0.5, max_eps: float = 0.75, clamp: bool = False,
 
 
 def deepaugment_online(edsr_weights: str | None = None, cae_weights: str | None = None, fraction: float = 0.5,
-                       faithful: bool = True, resample: float = 1.0, **unknown: Any) -> Augmentation:
+                       faithful: bool = True, resample: float = 1.0, precision: str = "auto",
+                       **unknown: Any) -> Augmentation:
     """EDSR and/or CAE DeepAugment on ``fraction`` of each batch, one perturbed network per image.
 
     ``resample`` is the probability that an image gets a fresh network (1.0: every image; 0.05: the
-    released static schedule, the chain carrying over between batches).
+    released static schedule, the chain carrying over between batches). ``precision`` is what the
+    networks compute in (``auto``: bf16 on a GPU or a CPU with native bf16, else fp32; ``fp32``; ``bf16``).
     """
     _no_unknown("deepaugment-online", unknown)
     weights = {m: w for m, w in (("edsr", edsr_weights), ("cae", cae_weights)) if w}
@@ -47,10 +49,14 @@ def deepaugment_online(edsr_weights: str | None = None, cae_weights: str | None 
         raise CurateError("deepaugment-online needs clean network weights: pass edsr_weights=PATH and/or "
                           "cae_weights=PATH (published files, or train them with `curate deepaugment fit edsr "
                           "--train EXPORT`)")
-    transform = OnlineDeepAugment(weights, float(fraction), _flag(faithful), float(resample))
+    from models.deepaugment.batched import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"deepaugment-online: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    transform = OnlineDeepAugment(weights, float(fraction), _flag(faithful), float(resample), precision)
     return Augmentation("deepaugment-online", batch_transform=transform,
                         options={"weights": weights, "fraction": fraction, "faithful": faithful,
-                                 "resample": resample})
+                                 "resample": resample, "precision": precision})
 
 
 def _flag(value: Any) -> bool:
@@ -70,7 +76,8 @@ def _no_unknown(name: str, unknown: dict[str, Any]) -> None:
 class OnlineDeepAugment:
     """Batch transform: augmented image j uses method ``methods[j % len(methods)]``."""
 
-    def __init__(self, weights: dict[str, str], fraction: float, faithful: bool, resample: float):
+    def __init__(self, weights: dict[str, str], fraction: float, faithful: bool, resample: float,
+                 precision: str = "auto"):
         from models.deepaugment.weights import read_state_dict
 
         if not 0.0 <= fraction <= 1.0:
@@ -80,7 +87,7 @@ class OnlineDeepAugment:
                 raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
         self.methods = tuple(m for m in METHODS if m in weights)
         self.clean = {m: _checked(m, read_state_dict(weights[m])) for m in self.methods}
-        self.fraction, self.faithful, self.resample = fraction, faithful, resample
+        self.fraction, self.faithful, self.resample, self.precision = fraction, faithful, resample, precision
         self._chains: dict[tuple[str, str], Any] = {}
 
     def set_epoch(self, epoch: int) -> None:
@@ -109,7 +116,7 @@ class OnlineDeepAugment:
                 idx = list(range(offset, k, len(self.methods)))
                 if idx:
                     states = self._states(method, g, len(idx), x.device)
-                    out[idx] = distort_same_size(method, states, x[idx], g, self.faithful)
+                    out[idx] = distort_same_size(method, states, x[idx], g, self.faithful, self.precision)
         return out
 
 
@@ -129,7 +136,8 @@ def _checked(method: str, state: dict[str, Any]) -> dict[str, Any]:
     return {k: v.detach().float() for k, v in model.state_dict().items()}
 
 
-def distort_same_size(method: str, states: list[Any], x: Any, g: Any, faithful: bool = True) -> Any:
+def distort_same_size(method: str, states: list[Any], x: Any, g: Any, faithful: bool = True,
+                      precision: str = "auto") -> Any:
     """DeepAugment a batch in [0, 1] keeping its size (EDSR from a 1/4 copy; CAE with reflect padding)."""
     import torch.nn.functional as F
 
@@ -139,8 +147,8 @@ def distort_same_size(method: str, states: list[Any], x: Any, g: Any, faithful: 
     if method == "edsr":
         small = F.interpolate(x, size=(max(1, h // 4), max(1, w // 4)), mode="bicubic", antialias=True,
                               align_corners=False).clamp(0, 1)
-        y = run_batched("edsr", states, small, g, faithful)
+        y = run_batched("edsr", states, small, g, faithful, precision=precision)
         return y if y.shape[-2:] == (h, w) else F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
     ph, pw = (-h) % 4, (-w) % 4
     padded = F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
-    return run_batched("cae", states, padded, g, faithful)[..., :h, :w]
+    return run_batched("cae", states, padded, g, faithful, precision=precision)[..., :h, :w]

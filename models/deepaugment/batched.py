@@ -9,6 +9,8 @@ same sampled networks and activation draws the result equals the one-image path 
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -21,14 +23,53 @@ Params = dict[str, torch.Tensor]
 
 # batches with more runs of consecutive images on one network than this may use the grouped conv
 GROUPED_MIN_RUNS = 4
+# a CPU's convs run as fast one image at a time as batched, and oneDNN's grouped convs are slower than one
+# plain conv per network (measured: 2.3x vs 1.7x the loop for EDSR, 3.3x vs 1.4x for CAE), so never there
+GROUPED_ON_CPU = False
+# images per pass on a CPU: batching gains nothing there, and a batch's 112-224 px activations (hundreds
+# of MB at 16 images) would stream through memory instead of staying in cache
+CPU_CHUNK = 1
 # CPU: channels-last activations let oneDNN skip a layout reorder around every conv
 CHANNELS_LAST = True
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@functools.cache
+def native_cpu_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), where oneDNN's bf16 convs run at
+    about twice the fp32 rate; elsewhere bf16 is emulated and slower than fp32."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return torch.backends.mkldnn.is_available() and ("avx512_bf16" in flags or "amx_bf16" in flags)
+
+
+def compute_dtype(device: Any, precision: str = "auto") -> torch.dtype:
+    """The dtype the distorting networks run in: ``auto`` is bf16 on a CUDA device that supports it and
+    on a CPU with native bf16, else fp32. The images in and out stay fp32 either way."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return torch.bfloat16 if precision == "bf16" else torch.float32
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if device.type == "cpu" and native_cpu_bf16() else torch.float32
+
+
+def _layout(x: torch.Tensor) -> torch.Tensor:
+    """Channels-last on the CPU (oneDNN's native layout; ``F.pad`` and indexing hand back NCHW)."""
+    if CHANNELS_LAST and x.device.type == "cpu" and x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
 
 
 class Nets:
     """U distinct networks and which network each of N images uses.
 
-    Two ways to run a conv, picked per batch (``grouped``):
+    Two ways to run a conv, picked per batch (``grouped``; never on a CPU, see ``GROUPED_ON_CPU``):
 
     * per network (the 0.05 schedule: a batch of 16 has one or two networks): the images of each
       network form runs (consecutive images share a network), and each run is one plain batched conv
@@ -40,8 +81,8 @@ class Nets:
     """
 
     def __init__(self, states: Sequence[Params], assign: Sequence[int], device: Any = None,
-                 grouped: bool | None = None):
-        self.states, self.assign, self.device = list(states), list(assign), device
+                 grouped: bool | None = None, dtype: torch.dtype | None = None):
+        self.states, self.assign, self.device, self.dtype = list(states), list(assign), device, dtype
         self.u = len(self.states)
         n = len(self.assign)
         rows: list[list[int]] = [[] for _ in range(self.u)]
@@ -74,20 +115,22 @@ class Nets:
                 self.sorted_runs.append((start, start + len(images), net))
                 start += len(images)
         if grouped is None:  # grouped only when runs would be many small convs and slots are nearly full
-            grouped = self.u > 1 and len(self.runs) > GROUPED_MIN_RUNS and self.m * self.u <= 1.25 * n
+            on_cpu = device is None or torch.device(device).type == "cpu"
+            grouped = (self.u > 1 and len(self.runs) > GROUPED_MIN_RUNS and self.m * self.u <= 1.25 * n
+                       and (GROUPED_ON_CPU or not on_cpu))
         self.grouped = grouped
         self._stacked: dict[str, torch.Tensor] = {}
-        self._moved: dict[tuple[int, str], torch.Tensor] = {}
+        self._moved: dict[tuple[int, str], torch.Tensor] = {}  # (id of a state dict, key) -> converted
 
     @classmethod
-    def from_states(cls, states: Sequence[Params], device: Any = None) -> "Nets":
+    def from_states(cls, states: Sequence[Params], device: Any = None, dtype: torch.dtype | None = None) -> "Nets":
         unique: dict[int, int] = {}
         ordered: list[Params] = []
         for s in states:
             if id(s) not in unique:
                 unique[id(s)] = len(ordered)
                 ordered.append(s)
-        return cls(ordered, [unique[id(s)] for s in states], device)
+        return cls(ordered, [unique[id(s)] for s in states], device, dtype=dtype)
 
     @property
     def p(self) -> Params:
@@ -105,15 +148,20 @@ class Nets:
         """The networks of ``images`` (no weights are copied)."""
         used = sorted({self.assign[i] for i in images})
         remap = {net: j for j, net in enumerate(used)}
-        return Nets([self.states[net] for net in used], [remap[self.assign[i]] for i in images], self.device)
+        sub = Nets([self.states[net] for net in used], [remap[self.assign[i]] for i in images], self.device,
+                   dtype=self.dtype)
+        sub._moved = self._moved  # weights converted once per batch, whichever subset asks first
+        return sub
 
     def _weight(self, net: int, key: str) -> torch.Tensor:
         w = self.states[net][key]
-        if self.device is None or w.device == torch.device(self.device):
+        same_device = self.device is None or w.device == torch.device(self.device)
+        if same_device and (self.dtype is None or w.dtype == self.dtype):
             return w
-        if (net, key) not in self._moved:  # states on another device: copy each weight once per batch
-            self._moved[(net, key)] = w.to(self.device)
-        return self._moved[(net, key)]
+        cached = (id(self.states[net]), key)  # by state dict, so subsets share the conversions
+        if cached not in self._moved:  # another device or dtype: convert each weight once per batch
+            self._moved[cached] = w.to(self.device if not same_device else w.device, self.dtype or w.dtype)
+        return self._moved[cached]
 
     def _stack(self, key: str) -> torch.Tensor:
         if key not in self._stacked:
@@ -147,9 +195,10 @@ class Nets:
         return out if dense else out[self.pos]
 
 
-def stack_states(states: Sequence[dict[str, torch.Tensor]], device: Any = None) -> Nets:
+def stack_states(states: Sequence[dict[str, torch.Tensor]], device: Any = None,
+                 dtype: torch.dtype | None = None) -> Nets:
     """The networks of N images (state dicts shared between images are stacked once)."""
-    return Nets.from_states(states, device)
+    return Nets.from_states(states, device, dtype)
 
 
 def gconv(x: torch.Tensor, p: Nets, name: str, stride: int = 1, padding: int = 0) -> torch.Tensor:
@@ -191,7 +240,7 @@ def apply_ops(x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Tensor:
             x = torch.where(sel[:, None, None, None], fn(x), x)
     if idx := _stacked(ops, "kernel"):
         sub = x[idx]
-        kernels = torch.stack([ops[i].kernel for i in idx])
+        kernels = torch.stack([ops[i].kernel for i in idx]).to(x.dtype)
         mixed = F.conv2d(sub.reshape(1, -1, h, w), kernels.reshape(-1, c, 3, 3), padding=1, groups=len(idx))
         x = x.clone()
         x[idx] = mixed.view(len(idx), c, h, w)
@@ -236,7 +285,7 @@ def edsr_forward(p: Nets, x: torch.Tensor, pres: Sequence[FeatureOp], bodies: Se
     x = res + x
     n_up = sum(1 for k in p.p if k.startswith("tail.0.") and k.endswith(".weight"))
     for j in range(n_up):
-        x = F.pixel_shuffle(gconv(x, p, f"tail.0.{2 * j}", padding=1), 2)
+        x = F.pixel_shuffle(gconv(x, p, f"tail.0.{2 * j}", padding=1), 2)  # keeps channels-last
     return gconv(gconv(x, p, "tail.1", padding=1), p, "add_mean")
 
 
@@ -248,25 +297,27 @@ def _cae_block(p: Nets, x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def cae_forward(p: Nets, x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Tensor:
-    """Batched CAE on images in [0, 1]; ``ops`` carry each image's latent distortion and noise."""
-    x = F.leaky_relu(gconv(F.pad(x, (1, 2, 1, 2)), p, "e_conv_1.1", stride=2))
-    x = F.leaky_relu(gconv(F.pad(x, (1, 2, 1, 2)), p, "e_conv_2.1", stride=2))
+    """Batched CAE on images in [0, 1]; ``ops`` carry each image's latent distortion and noise.
+
+    The latent (distortion and binarisation) is computed in fp32 whatever the networks run in."""
+    x = F.leaky_relu(gconv(_layout(F.pad(x, (1, 2, 1, 2))), p, "e_conv_1.1", stride=2))
+    x = F.leaky_relu(gconv(_layout(F.pad(x, (1, 2, 1, 2))), p, "e_conv_2.1", stride=2))
     for name in ("e_block_1", "e_block_2", "e_block_3"):
         x = _cae_block(p, x, name)
-    z = apply_ops(torch.tanh(gconv(x, p, "e_conv_3.0", padding=2)), ops)
+    z = apply_ops(torch.tanh(gconv(x, p, "e_conv_3.0", padding=2)).float(), ops)
     encoded = binarize(z, torch.stack([op.noise for op in ops]))
     if idx := _stacked(ops, "post_scale"):
         scale = torch.ones_like(encoded)
         for i in idx:
             scale[i] = ops[i].post_scale
         encoded = encoded * scale
-    x = gconv(2 * encoded - 1, p, "d_up_conv_1.0")
-    x = gconv_t(F.pad(F.leaky_relu(x), (1, 1, 1, 1)), p, "d_up_conv_1.3")
+    x = gconv(_layout((2 * encoded - 1).to(x.dtype)), p, "d_up_conv_1.0")
+    x = gconv_t(_layout(F.pad(F.leaky_relu(x), (1, 1, 1, 1))), p, "d_up_conv_1.3")
     for name in ("d_block_1", "d_block_2", "d_block_3"):
         x = _cae_block(p, x, name)
-    x = gconv_t(F.pad(F.leaky_relu(gconv(x, p, "d_up_conv_2.0")), (1, 1, 1, 1)), p, "d_up_conv_2.3")
+    x = gconv_t(_layout(F.pad(F.leaky_relu(gconv(x, p, "d_up_conv_2.0")), (1, 1, 1, 1))), p, "d_up_conv_2.3")
     x = F.leaky_relu(gconv(x, p, "d_up_conv_3.0"))
-    return torch.tanh(gconv(F.pad(x, (2, 2, 2, 2), mode="reflect"), p, "d_up_conv_3.3"))
+    return torch.tanh(gconv(_layout(F.pad(x, (2, 2, 2, 2), mode="reflect")), p, "d_up_conv_3.3"))
 
 
 # ---- sampling + running, both paths -------------------------------------------------------------
@@ -284,18 +335,26 @@ def act_shape(method: str, x: torch.Tensor, n_feats: int = 64) -> tuple[int, int
 
 
 def run_batched(method: str, states: Sequence[dict[str, torch.Tensor]], x: torch.Tensor, g: Any,
-                faithful: bool = True, acts: Sequence[Any] | None = None) -> torch.Tensor:
-    """Distort a batch in [0, 1], image i through ``states[i]``; returns [0, 1] (EDSR: x4 larger).
+                faithful: bool = True, acts: Sequence[Any] | None = None, precision: str = "auto") -> torch.Tensor:
+    """Distort a batch in [0, 1], image i through ``states[i]``; returns fp32 in [0, 1] (EDSR: x4 larger).
 
     ``acts`` are pre-drawn activation distortions (``sample_acts``); by default they are drawn here.
+    ``precision`` is what the networks compute in (:func:`compute_dtype`); ``fp32`` is the released code's.
     """
     if acts is None:
         n_feats = states[0]["head.0.weight"].shape[0] if method == "edsr" else 32
         acts = sample_acts(method, g, len(states), act_shape(method, x, n_feats), faithful)
-    p = stack_states(states, x.device)
-    if p.u > 1 and not p.grouped:  # few networks: each network's images as one plain batch, then reassemble
+    p = stack_states(states, x.device, compute_dtype(x.device, precision))
+    on_cpu = x.device.type == "cpu"
+    if p.grouped or (p.u == 1 and not on_cpu):
+        return _forward(method, p, x, acts)
+    # each network's images as one plain batch (on a CPU, in cache-sized chunks), then reassemble
+    groups = p.images_per_net()
+    if on_cpu:
+        groups = [images[i:i + CPU_CHUNK] for images in groups for i in range(0, len(images), CPU_CHUNK)]
+    if len(groups) > 1 or groups[0] != list(range(len(states))):
         parts = [(images, _forward(method, p.subset(images), x[images], [acts[i] for i in images]))
-                 for images in p.images_per_net()]
+                 for images in groups]
         out = parts[0][1].new_empty(len(states), *parts[0][1].shape[1:])
         for images, part in parts:
             if images == list(range(images[0], images[-1] + 1)):
@@ -307,13 +366,12 @@ def run_batched(method: str, states: Sequence[dict[str, torch.Tensor]], x: torch
 
 
 def _forward(method: str, p: Nets, x: torch.Tensor, acts: Sequence[Any]) -> torch.Tensor:
-    if CHANNELS_LAST and x.device.type == "cpu":
-        x = x.contiguous(memory_format=torch.channels_last)
+    dtype = p.dtype or x.dtype
     with torch.no_grad():
         if method == "edsr":
-            out = edsr_forward(p, x * 255, [a[0] for a in acts], [a[1] for a in acts])
-            return out.clamp(0, 255) / 255
-        return cae_forward(p, x, acts).clamp(0, 1)
+            out = edsr_forward(p, _layout((x * 255).to(dtype)), [a[0] for a in acts], [a[1] for a in acts])
+            return out.float().clamp(0, 255) / 255
+        return cae_forward(p, _layout(x.to(dtype)), acts).float().clamp(0, 1)
 
 
 def run_one(method: str, model: torch.nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor, g: Any,

@@ -45,6 +45,7 @@ class GenerateConfig:
     shard_size: int = 64
     batch: int = 8
     device: str = "cpu"
+    precision: str = "auto"  # what the networks compute in: auto (bf16 where native), fp32 (as released), bf16
 
     @property
     def in_side(self) -> int:
@@ -145,7 +146,7 @@ def _finish(cfg: GenerateConfig, source: frozen.FrozenExport, out: Path, done: d
     card = (f"# {info['name']}\n\nDeepAugment ({cfg.method.upper()}) copies of the `{cfg.subset}` subset of "
             f"`{info['source']}` (manifest sha256 {fingerprint['source_manifest_sha256']}), made by "
             f"`curate deepaugment generate` with seed {cfg.seed}, faithful={cfg.faithful}, re-sampling rate "
-            f"{cfg.resample}. Labels and classes.csv are the source's. {len(result.failed)} images failed.\n")
+            f"{cfg.resample}, precision {cfg.precision}. Labels and classes.csv are the source's. {len(result.failed)} images failed.\n")
     frozen.write_metadata(out, info, source.classes, list(rows.values()), card)
     shutil.rmtree(progress_dir(out), ignore_errors=True)
 
@@ -239,7 +240,7 @@ def _distort_and_save(batch: list[dict[str, Any]], cfg: GenerateConfig, g: Any, 
 
     with torch.no_grad():
         y = run_batched(cfg.method, [i["state"] for i in batch], torch.cat([i["x"] for i in batch]), g,
-                        cfg.faithful, acts=[i["act"] for i in batch])
+                        cfg.faithful, acts=[i["act"] for i in batch], precision=cfg.precision)
     rows = []
     for item, img in zip(batch, y):
         if not bool(torch.isfinite(img).all()):

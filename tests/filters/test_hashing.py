@@ -22,10 +22,13 @@ def test_hashes_match_imagehash_on_the_same_input_and_mirrors_are_hashes_of_the_
     flipped = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     p, pm = phash_pair(gray)
     d, dm = dhash_pair(gray)
-    assert _u(p) == int(str(imagehash.phash(gray)), 16)
-    assert _u(d) == int(str(imagehash.dhash(gray)), 16)
-    assert _u(pm) == int(str(imagehash.phash(flipped)), 16)
-    assert _u(dm) == int(str(imagehash.dhash(flipped)), 16)
+    thumb = gray.resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=1.0)  # pHash and dHash both start here
+    mirror = thumb.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    assert _u(p) == int(str(imagehash.phash(thumb)), 16)
+    assert _u(pm) == int(str(imagehash.phash(mirror)), 16)
+    assert _u(d) == int(str(imagehash.dhash(thumb)), 16)
+    assert _u(dm) == int(str(imagehash.dhash(mirror)), 16)
+    assert _bits(pm, phash_pair(flipped)[0]) <= 2 and _bits(dm, dhash_pair(flipped)[0]) <= 2  # the flipped image
 
 
 def test_draft_decoded_hash_is_close_to_the_full_decode_baseline():
@@ -128,3 +131,31 @@ def test_hashing_runs_on_ray(tmp_path):
     local = {r.key: r for r in compute_hashes(jobs, workers=1)}
     assert sorted(results) == list(range(6))
     assert all(results[i].phash == local[i].phash and results[i].pixel_sha256 == local[i].pixel_sha256 for i in range(6))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_turbojpeg_draft_gives_pillows_pixels(mode, monkeypatch):
+    """The TurboJPEG fast path decodes the same draft pixels as Pillow's draft + load."""
+    from curation.filters import hashing
+
+    data = encode(photo(6, (900, 700)).convert(mode), quality=88)
+    fast = hash_bytes(data)
+    monkeypatch.setattr(hashing, "_turbo_draft", lambda img, data: None)
+    slow = hash_bytes(data)
+    assert fast.ok and slow.ok
+    assert (fast.pixel_sha256, fast.phash, fast.dhash, fast.phash_mirror, fast.mean, fast.std) == (
+        slow.pixel_sha256, slow.phash, slow.dhash, slow.phash_mirror, slow.mean, slow.std)
+
+
+def test_jpeg_with_a_recoverable_libjpeg_warning_still_hashes():
+    """Stray bytes before a marker make libjpeg warn; Pillow decodes such files, and so do the filters."""
+    import simplejpeg
+
+    data = encode(photo(7, (400, 300)), quality=90)
+    scan = data.index(b"\xff\xda")
+    damaged = data[:scan] + b"\x00\x00\x00" + data[scan:]
+    with pytest.raises(ValueError, match="extraneous bytes"):  # the fast path refuses it ...
+        simplejpeg.decode_jpeg(damaged)
+    clean, result = hash_bytes(data), hash_bytes(damaged)  # ... and Pillow's path takes it
+    assert result.ok, result.reason
+    assert result.pixel_sha256 == clean.pixel_sha256 and result.phash == clean.phash

@@ -42,6 +42,17 @@ def test_online_deepaugment(edsr_weights, cae_weights):
     assert torch.equal(again.batch_transform(x, gen(1)), y)
 
 
+def test_online_precision_option(edsr_weights):
+    x = torch.rand(4, 3, 16, 16, generator=gen(0))
+    fp32 = deepaugment_online(edsr_weights=str(edsr_weights), fraction=1.0, precision="fp32")
+    bf16 = deepaugment_online(edsr_weights=str(edsr_weights), fraction=1.0, precision="bf16")
+    assert fp32.options["precision"] == "fp32"
+    a, b = fp32.batch_transform(x, gen(3)), bf16.batch_transform(x, gen(3))
+    assert a.dtype == b.dtype == torch.float32 and not torch.equal(a, b) and float((a - b).abs().mean()) < 2 / 255
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
+        deepaugment_online(edsr_weights=str(edsr_weights), precision="half")
+
+
 def test_online_single_method_with_chain(edsr_weights):
     aug = deepaugment_online(edsr_weights=str(edsr_weights), fraction=1.0, resample=0.05)
     transform = aug.batch_transform

@@ -35,7 +35,7 @@ def test_edsr_batched_equals_one_image(faithful):
             for p, b in zip(["duplicate-channels", "dropout", "sign-mask", "dropout"], list(A.EDSR_BODY))]
     acts += B.sample_acts("edsr", g, 4, shape, faithful)
     with torch.no_grad():
-        out = B.run_batched("edsr", sts, x, g, faithful, acts=acts)
+        out = B.run_batched("edsr", sts, x, g, faithful, acts=acts, precision="fp32")
         ref = []
         for i, (s, (pre, body)) in enumerate(zip(sts, acts)):
             model.load_state_dict(s)
@@ -52,7 +52,7 @@ def test_cae_batched_equals_one_image():
     g = gen(6)
     acts = [A.sample_cae_latent(g, (32, 4, 5), name=name) for name in A.CAE_LATENT]
     with torch.no_grad():
-        out = B.run_batched("cae", sts, x, g, acts=acts)
+        out = B.run_batched("cae", sts, x, g, acts=acts, precision="fp32")
         ref = []
         for i, (s, op) in enumerate(zip(sts, acts)):
             model.load_state_dict(s)
@@ -67,7 +67,7 @@ def test_run_one_draws_like_run_batched():
     sts = states("edsr", model, 3, 7)
     x = torch.rand(3, 3, 6, 6, generator=gen(8))
     with torch.no_grad():
-        out = B.run_batched("edsr", sts, x, gen(9))
+        out = B.run_batched("edsr", sts, x, gen(9), precision="fp32")
         g = gen(9)
         ref = torch.cat([B.run_one("edsr", model, s, x[i:i + 1], g) for i, s in enumerate(sts)])
     torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
@@ -78,7 +78,7 @@ def test_identical_images_get_different_networks():
     model = EDSR(n_feats=8).eval()
     x = torch.rand(1, 3, 6, 6, generator=gen(10)).repeat(2, 1, 1, 1)
     with torch.no_grad():
-        out = B.run_batched("edsr", states("edsr", model, 2, 11), x, gen(12))
+        out = B.run_batched("edsr", states("edsr", model, 2, 11), x, gen(12), precision="fp32")
     assert not torch.allclose(out[0], out[1])
 
 
@@ -93,10 +93,10 @@ def test_shared_networks_pack_into_slots(method):
     nets = B.stack_states(sts)
     assert nets.u == 3 and nets.m == 3
     with torch.no_grad():
-        out = B.run_batched(method, sts, x, gen(15))
+        out = B.run_batched(method, sts, x, gen(15), precision="fp32")
         g = gen(15)
         ref = torch.cat([B.run_one(method, model, s, x[i:i + 1], g) for i, s in enumerate(sts)])
-        single = B.run_batched(method, [a] * 3, x[:3], gen(16))
+        single = B.run_batched(method, [a] * 3, x[:3], gen(16), precision="fp32")
         g = gen(16)
         single_ref = torch.cat([B.run_one(method, model, a, x[i:i + 1], g) for i in range(3)])
     torch.testing.assert_close(out, ref, atol=2e-5, rtol=1e-4)
@@ -115,8 +115,36 @@ def test_grouped_and_per_network_convs_agree(method, monkeypatch):
     outs = []
     for min_runs in (len(sts), 0):  # never grouped, then grouped
         monkeypatch.setattr(B, "GROUPED_MIN_RUNS", min_runs)
+        monkeypatch.setattr(B, "GROUPED_ON_CPU", min_runs == 0)
         monkeypatch.setattr(B, "CHANNELS_LAST", min_runs == 0)
         assert B.stack_states(sts).grouped == (min_runs == 0)
         with torch.no_grad():
-            outs.append(B.run_batched(method, sts, x, None, acts=acts))
+            outs.append(B.run_batched(method, sts, x, None, acts=acts, precision="fp32"))
     torch.testing.assert_close(outs[0], outs[1], atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["edsr", "cae"])
+def test_bf16_networks_stay_close_to_fp32_and_hand_back_fp32(method):
+    torch.manual_seed(0)
+    model = EDSR(n_feats=8).eval() if method == "edsr" else CAE().eval()
+    sts = states(method, model, 4, 20)
+    x = torch.rand(4, 3, 16, 16, generator=gen(21))
+    acts = B.sample_acts(method, gen(22), 4, B.act_shape(method, x, 8), True)
+    with torch.no_grad():
+        fp32 = B.run_batched(method, sts, x, None, acts=acts, precision="fp32")
+        bf16 = B.run_batched(method, sts, x, None, acts=acts, precision="bf16")
+    assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
+    assert 0 <= float(bf16.min()) and float(bf16.max()) <= 1
+    assert not torch.equal(bf16, fp32)  # it did compute in bf16
+    assert float((bf16 - fp32).abs().mean()) < 2 / 255
+
+
+def test_precision_choice(monkeypatch):
+    assert B.compute_dtype("cpu", "fp32") == torch.float32 and B.compute_dtype("cpu", "bf16") == torch.bfloat16
+    monkeypatch.setattr(B, "native_cpu_bf16", lambda: False)
+    assert B.compute_dtype("cpu") == torch.float32  # emulated bf16 would be slower than fp32
+    monkeypatch.setattr(B, "native_cpu_bf16", lambda: True)
+    assert B.compute_dtype("cpu") == torch.bfloat16
+    with pytest.raises(ValueError, match="valid: auto, fp32, bf16"):
+        B.compute_dtype("cpu", "fp16")
+

@@ -30,10 +30,10 @@ def test_batched_edsr_on_device_matches_cpu():
     x = torch.rand(4, 3, 12, 12, generator=g)
     acts = B.sample_acts("edsr", g, 4, (8, 12, 12))
     with torch.no_grad():
-        cpu = B.run_batched("edsr", states, x, g, acts=acts)
+        cpu = B.run_batched("edsr", states, x, g, acts=acts, precision="fp32")
         dev_states = [{k: v.cuda() for k, v in s.items()} for s in states]
         dev_acts = [(_to_cuda(p), _to_cuda(b)) for p, b in acts]
-        gpu = B.run_batched("edsr", dev_states, x.cuda(), None, acts=dev_acts)
+        gpu = B.run_batched("edsr", dev_states, x.cuda(), None, acts=dev_acts, precision="fp32")
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-3, rtol=1e-3)
 
 
