@@ -154,7 +154,9 @@ class Nets:
         return sub
 
     def _weight(self, net: int, key: str) -> torch.Tensor:
-        w = self.states[net][key]
+        w = self.states[net].get(key)
+        if w is None:
+            return self._derived(net, key)
         same_device = self.device is None or w.device == torch.device(self.device)
         if same_device and (self.dtype is None or w.dtype == self.dtype):
             return w
@@ -162,6 +164,17 @@ class Nets:
         if cached not in self._moved:  # another device or dtype: convert each weight once per batch
             self._moved[cached] = w.to(self.device if not same_device else w.device, self.dtype or w.dtype)
         return self._moved[cached]
+
+    def _derived(self, net: int, key: str) -> torch.Tensor:
+        """A weight computed from a network's own (``DERIVED``), once per state dict and batch."""
+        state, name = self.states[net], key.rsplit(".", 1)[0]
+        if name not in DERIVED:
+            raise KeyError(key)
+        if (id(state), key) not in self._moved:
+            for part, value in DERIVED[name](state).items():
+                device = value.device if self.device is None else self.device
+                self._moved[(id(state), f"{name}.{part}")] = value.to(device, self.dtype or value.dtype)
+        return self._moved[(id(state), key)]
 
     def _stack(self, key: str) -> torch.Tensor:
         if key not in self._stacked:
@@ -193,6 +206,34 @@ class Nets:
         out = fn(packed, w.reshape(-1, *w.shape[2:]), b.reshape(-1), stride=stride, padding=padding, groups=self.u)
         out = out.reshape(self.m * self.u, -1, *out.shape[2:])
         return out if dense else out[self.pos]
+
+
+def edsr_subpixel_tail(state: Params) -> Params:
+    """EDSR's last conv (``tail.1``) and ``add_mean`` as one 3x3 conv on the last upsampler's output
+    *before* its pixel shuffle, followed by a pixel shuffle of 12 channels (same arithmetic).
+
+    Output pixel (2i + a, 2j + b) of a 3x3 conv on the shuffled image reads shuffled pixels
+    (2i + a + ky - 1, 2j + b + kx - 1), which are pre-shuffle pixel (i + dy, j + dx), channel
+    (c, p, q) with 2 dy + p = a + ky - 1 and 2 dx + q = b + kx - 1. So the full-size conv with 3
+    output channels (87 M multiply-adds per 224 px image, at a poor rate: 3 output channels) becomes a
+    half-size conv with 12 (at the full rate), and the 256-channel shuffle before it goes away.
+    """
+    w, bias = state["tail.1.weight"].float(), state["tail.1.bias"].float()  # (3, C, 3, 3)
+    mix, shift = state["add_mean.weight"].float()[:, :, 0, 0], state["add_mean.bias"].float()
+    w, bias = torch.einsum("oc,cikl->oikl", mix, w), mix @ bias + shift
+    out_c, in_c = w.shape[:2]
+    sub = w.new_zeros(out_c, 2, 2, in_c, 2, 2, 3, 3)  # (out, a, b, in, p, q, dy, dx)
+    for a in (0, 1):
+        for ky in range(3):
+            dy, p = divmod(a + ky - 1, 2)
+            for b in (0, 1):
+                for kx in range(3):
+                    dx, q = divmod(b + kx - 1, 2)
+                    sub[:, a, b, :, p, q, dy + 1, dx + 1] = w[:, :, ky, kx]
+    return {"weight": sub.reshape(out_c * 4, in_c * 4, 3, 3), "bias": bias.repeat_interleave(4)}
+
+
+DERIVED = {"tail_subpixel": edsr_subpixel_tail}  # conv name -> its weights, computed from a state dict
 
 
 def stack_states(states: Sequence[dict[str, torch.Tensor]], device: Any = None,
@@ -284,9 +325,12 @@ def edsr_forward(p: Nets, x: torch.Tensor, pres: Sequence[FeatureOp], bodies: Se
         res[idx] = _edsr_body(sub, x[idx], layers, n_blocks, mid, kind == "single")
     x = res + x
     n_up = sum(1 for k in p.p if k.startswith("tail.0.") and k.endswith(".weight"))
-    for j in range(n_up):
+    for j in range(n_up - 1):
         x = F.pixel_shuffle(gconv(x, p, f"tail.0.{2 * j}", padding=1), 2)  # keeps channels-last
-    return gconv(gconv(x, p, "tail.1", padding=1), p, "add_mean")
+    if n_up == 0:
+        return gconv(gconv(x, p, "tail.1", padding=1), p, "add_mean")
+    x = gconv(x, p, f"tail.0.{2 * (n_up - 1)}", padding=1)  # the last upsampler, before its shuffle
+    return F.pixel_shuffle(gconv(x, p, "tail_subpixel", padding=1), 2)  # tail.1 + add_mean, then shuffle
 
 
 # ---- CAE ----------------------------------------------------------------------------------------

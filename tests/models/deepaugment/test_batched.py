@@ -148,3 +148,18 @@ def test_precision_choice(monkeypatch):
     with pytest.raises(ValueError, match="valid: auto, fp32, bf16"):
         B.compute_dtype("cpu", "fp16")
 
+
+
+def test_subpixel_tail_equals_shuffle_then_conv_then_add_mean():
+    torch.manual_seed(0)
+    model = EDSR(n_feats=8).eval()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["tail.1.bias"] = torch.randn(3)
+    pre = torch.randn(2, 32, 7, 9, generator=gen(24))  # the last upsampler's output, before its shuffle
+    folded = B.edsr_subpixel_tail(state)
+    F = torch.nn.functional
+    with torch.no_grad():
+        want = model.add_mean(F.conv2d(F.pixel_shuffle(pre, 2), state["tail.1.weight"], state["tail.1.bias"],
+                                       padding=1))
+        got = F.pixel_shuffle(F.conv2d(pre, folded["weight"], folded["bias"], padding=1), 2)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-5)
