@@ -27,6 +27,9 @@ def test_fit_resume_and_generate(cli, export, tmp_path):
     gen = cli("deepaugment", "generate", "--method", "edsr", "--train", export, "--out", out, "--weights", weights,
               "--side", "8", "--workers", "1")
     assert "6 images" in gen.output and frozen.verify(out).ok
+    exact = cli("deepaugment", "generate", "--method", "edsr", "--train", export, "--out", tmp_path / "fp32",
+                "--weights", weights, "--side", "8", "--workers", "1", "--precision", "fp32")
+    assert "6 images" in exact.output and "precision fp32" in (tmp_path / "fp32" / "README.md").read_text()
 
 
 def test_fit_learns(export, tmp_path):
