@@ -25,7 +25,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import simplejpeg
-from PIL import Image
+from PIL import Image, ImageOps
 
 from curation.images import open_checked
 
@@ -186,9 +186,6 @@ def _pixel_digest(img: Image.Image, full_size: tuple[int, int]) -> str:
     return digest.hexdigest()
 
 
-_ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
-                7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}  # EXIF tag 0x0112 -> transpose
 _TURBO_COLORSPACE = {"RGB": "RGB", "L": "GRAY"}
 
 
@@ -219,12 +216,12 @@ def _decode(img: Image.Image, data: bytes) -> tuple[Image.Image, tuple[int, int]
             img.draft(None, (WORK_SIZE, WORK_SIZE))
         img.load()
         decoded = img
-    transpose = _ORIENTATION.get(img.getexif().get(0x0112, 1))
-    if transpose is not None:
-        decoded = decoded.transpose(transpose)
-        if transpose in (Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270, Image.Transpose.TRANSVERSE,
-                         Image.Transpose.ROTATE_90):
-            full = (full[1], full[0])
+    else:
+        decoded.info.update(img.info)  # the EXIF (and XMP) orientation travels with the pixels
+    before = decoded.size
+    ImageOps.exif_transpose(decoded, in_place=True)
+    if decoded.size != before:  # rotated by 90 or 270 degrees
+        full = (full[1], full[0])
     return decoded, full
 
 
