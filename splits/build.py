@@ -2,10 +2,12 @@
 
 Input: the canonical frame (``splits.frames``), already sorted by its stable ``key``, and a
 ``np.random.Generator`` made from the spec's seed. An image matches a subset when ANY of its rows
-(items) matches every attribute filter; its labels are the classes of the matching rows. The IID test
-set is a class-stratified sample of the training distribution; the training set is the rest (or a
-stratified sample of the requested size); OOD sets are drawn from images whose group has no image in
-the training set. Same frame + same seed = same assignment, whatever database the rows came from.
+(items) matches every attribute filter; its labels are the classes of the matching rows. Without a
+[test] table the IID test set is a class-stratified sample of the training distribution and the
+training set is the rest; with one (DFR: the validation split) every test set, IID included, is every
+image matching its own filter. Size caps take stratified samples; group disjointness holds out test
+images whose group has an image in the training set. Each of these rules records how many images it
+removed (``held_out`` in the report). Same frame + same seed = same assignment, whatever database the rows came from.
 """
 
 from __future__ import annotations
@@ -112,9 +114,12 @@ def assign(frame, spec: SplitSpec, rng: np.random.Generator) -> tuple[dict[str, 
     rows: dict[str, np.ndarray] = {}
     held: dict[str, int] = {}
     train_side = np.zeros(imgs.n, dtype=bool)
-    if spec.train is not None:
+    if spec.train is not None and spec.separate_tests:
+        train_side = _train_alone(imgs, spec, rng, chosen, rows, held)
+    elif spec.train is not None:
         train_side = _train_and_iid(imgs, spec, rng, chosen, rows, held)
-    for subset in spec.ood:
+    tests = ([spec.iid_test] if spec.separate_tests and spec.iid_test is not None else []) + list(spec.ood)
+    for subset in tests:
         _ood(imgs, spec, subset, rng, train_side, chosen, rows, held)
     return chosen, rows, {k: v for k, v in held.items() if v}
 
@@ -141,6 +146,7 @@ def _train_and_iid(imgs: _Images, spec: SplitSpec, rng: np.random.Generator, cho
     if spec.train.size is not None:
         _need(spec.train, spec.train.size, len(rest), " after the IID test and its groups")
         chosen["train"] = stratified_take(strata, rest, spec.train.size)
+        held[f"train (size cap {spec.train.size})"] = len(rest) - spec.train.size
     else:
         chosen["train"] = np.sort(rest)
     rows["train"] = train_rows
@@ -149,20 +155,46 @@ def _train_and_iid(imgs: _Images, spec: SplitSpec, rng: np.random.Generator, cho
     return train_side | imgs.same_group(chosen["train"])
 
 
+def _train_alone(imgs: _Images, spec: SplitSpec, rng: np.random.Generator, chosen: dict, rows: dict,
+                 held: dict) -> np.ndarray:
+    """Train = every image matching train.where (or a stratified sample of train.size); the test sets
+    have their own pool. Returns the image mask of the train side (train images and their group mates)."""
+    train_rows = imgs.match(spec.train.where)
+    pool = np.flatnonzero(imgs.images(train_rows))
+    if spec.train.size is not None:
+        _need(spec.train, spec.train.size, len(pool))
+        order = pool[rng.permutation(len(pool))]
+        chosen["train"] = stratified_take(imgs.strata(train_rows), order, spec.train.size)
+        held[f"train (size cap {spec.train.size})"] = len(pool) - spec.train.size
+    else:
+        chosen["train"] = pool
+    rows["train"] = train_rows
+    train_side = np.zeros(imgs.n, dtype=bool)
+    train_side[chosen["train"]] = True
+    return train_side | imgs.same_group(chosen["train"])
+
+
 def _ood(imgs: _Images, spec: SplitSpec, subset: SubsetSpec, rng: np.random.Generator, train_side: np.ndarray,
          chosen: dict, rows: dict, held: dict) -> None:
-    """An OOD set: images matching its filter whose group is not on the train side (unless disjoint_by = none)."""
+    """A test set of its own filter (an OOD set; the IID test with [test]): the matching images whose group
+    is not on the train side (unless disjoint_by = none), all of them or a stratified sample of its size
+    (or fraction)."""
     subset_rows = imgs.match(subset.where)
     matches = imgs.images(subset_rows)
     disjoint = spec.disjoint_by not in DISJOINT_NONE
     candidates = np.flatnonzero(matches & ~train_side if disjoint else matches)
     n_held = int(matches.sum() - len(candidates))
     held[f"{subset.name} (shares a group with train)"] = n_held
-    if subset.size is not None:
-        _need(subset, subset.size, len(candidates),
+    size = subset.size
+    if size is None and subset.fraction is not None:
+        size = int(round(subset.fraction * len(candidates)))
+    if size is not None:
+        _need(subset, size, len(candidates),
               f" once {n_held} that share a group with train are held out" if disjoint else "")
         order = candidates[rng.permutation(len(candidates))]
-        chosen[subset.name] = stratified_take(imgs.strata(subset_rows), order, subset.size)
+        chosen[subset.name] = stratified_take(imgs.strata(subset_rows), order, size)
+        cap = f"size cap {size}" if subset.size is not None else f"fraction {subset.fraction}"
+        held[f"{subset.name} ({cap})"] = len(candidates) - size
     else:
         chosen[subset.name] = candidates
     rows[subset.name] = subset_rows
