@@ -260,6 +260,12 @@ def build(frame, spec: SplitSpec, classes: list[ClassEntry], rng: np.random.Gene
     from splits.leakage import check_leakage
 
     chosen, rows, held = assign(frame, spec, rng)
+    empty = [name for name, codes in chosen.items() if not len(codes)]
+    if "train" in empty or len(empty) == len(chosen):
+        subset = spec.train if "train" in empty else None
+        what = f"the training filter ({_describe(subset)})" if subset else "any subset's filter"
+        raise CurateError(f"no image matches {what}: check that the table holds the images and attribute "
+                          f"values the spec names (columns {', '.join(spec.attributes)})")
     item_columns = [a for a in spec.attributes] + (["item"] if "item" in frame.columns else [])
     members = members_frame(frame, classes, chosen, rows, item_columns)
     members, leaks = check_leakage(members, spec)

@@ -180,6 +180,9 @@ def dfr_ingest(root: Path, out: Path, skip_bad: bool) -> None:
         raise click.ClickException(f"no usable DeepFashion2 item under {root} ({result.files} JSON files, "
                                    f"{len(bad)} bad); ROOT should hold train/annos and validation/annos")
     _print_out_of_range(result.out_of_range)
+    if result.images.get(""):
+        click.echo(f"note: {result.images['']} images are not under <split>/annos (train, validation); the dfr "
+                   "presets select by split: pass the DeepFashion2 root that holds train/ and validation/", err=True)
     path = write_items(result, out)
     images = ", ".join(f"{split or '(no split folder)'} {n}" for split, n in sorted(result.images.items()))
     notes = "".join(f", {n} {what}" for n, what in ((result.without_items, "without items"),

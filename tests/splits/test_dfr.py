@@ -257,3 +257,13 @@ def test_dfr_cli_ingest_build_export(table_workspace, cli, tmp_path):
     assert ("scale_1", ("trousers", "skirt")) in rows and ("zoom_in_3", ("vest_dress",)) in rows
     assert len(export.rows) == len(HAND_DFR)
     assert verify(tmp_path / "export").ok
+
+
+def test_a_split_folder_instead_of_the_root_is_explained(table_workspace, cli, tmp_path):
+    root = hand_root(tmp_path)
+    out = tmp_path / "items.csv"
+    done = _ingest_cli(cli, root / "train", out)
+    assert "7 images are not under <split>/annos" in done.output
+    built = cli("splits", "build", "dfr", "--metadata", out, "--images-root", root, ok=False)
+    assert built.exit_code != 0 and "no image matches the training filter (df2_split=train" in built.output
+    assert "Traceback" not in built.output
