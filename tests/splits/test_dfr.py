@@ -257,6 +257,14 @@ def test_dfr_cli_ingest_build_export(table_workspace, cli, tmp_path):
     assert ("scale_1", ("trousers", "skirt")) in rows and ("zoom_in_3", ("vest_dress",)) in rows
     assert len(export.rows) == len(HAND_DFR)
     assert verify(tmp_path / "export").ok
+    # a deviation prints what it removed: pair_id 1 has train images, so validation 000001 and 000003 go
+    spec = tmp_path / "dfr-pairs.toml"
+    spec.write_text((PRESETS / "dfr.toml").read_text().replace('name = "dfr"', 'name = "dfr-pairs"')
+                    .replace('disjoint_by = "none"', 'disjoint_by = "pair_id"'))
+    built = cli("splits", "build", spec, "--metadata", tmp_path / "items.parquet", "--images-root", root).output
+    assert "held out by the spec's options" in built
+    for subset in ("iid_test", "viewpoint_3", "occlusion_3", "zoom_in_3"):
+        assert f"{subset} (shares a group with train)" in built
 
 
 def test_a_split_folder_instead_of_the_root_is_explained(table_workspace, cli, tmp_path):
