@@ -5,8 +5,9 @@
   on its own outputs. IID sets ("ImageNet-200") use the same masked logits; the gap is OOD - IID error.
 * SVSF / any single-label set: top-1 error. DFR (multi-label): the released metric, per-class trapezoidal
   PR-AUC weighted by each class's share of positive labels (``dfr_weighted_pr_auc``), per set and averaged
-  over the OOD sets; step-wise weighted average precision is reported beside it under its own name. ImageNet-C style exports (``curate corrupt``): error per corruption and
-  severity at the stored image size, CE and mCE normalised by AlexNet.
+  over the OOD sets; step-wise weighted average precision is reported beside it under its own name.
+  ImageNet-C style exports (``curate corrupt``): error per corruption and severity at the stored image
+  size, CE and mCE normalised by AlexNet.
 * Every set: RMS calibration error and AURRA from the top softmax (sigmoid for multi-label) score.
 """
 

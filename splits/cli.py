@@ -39,7 +39,8 @@ def print_report(report: dict, show_classes: bool = False) -> None:
         keys = list(dict.fromkeys(k for s in subsets for k in report["classes"].get(s, {})))
         _table("images per class", ["class", *subsets],
                [(k, *(report["classes"][s].get(k, 0) for s in subsets)) for k in keys])
-    for title, key in (("left out", "dropped"), ("held out by the spec's options (group disjointness, size caps, fractions)", "held_out")):
+    options = "held out by the spec's options (group disjointness, size caps, fractions)"
+    for title, key in (("left out", "dropped"), (options, "held_out")):
         if report.get(key):
             _table(title, ["reason", "images"], sorted(report[key].items()))
 

@@ -78,7 +78,8 @@ def parse_annotation(data: Any, category_keys: dict[int, str],
         raise BadAnnotation(f"not a JSON object but {type(data).__name__}")
     items = sorted((int(m.group(1)), k) for k in data if (m := ITEM_KEY.match(str(k))))
     pair_id = data.get("pair_id")
-    image = {"df2_source": str(data.get("source", ""))[:20], "pair_id": _written(pair_id) if pair_id is not None else ""}
+    image = {"df2_source": str(data.get("source", ""))[:20],
+             "pair_id": _written(pair_id) if pair_id is not None else ""}
     out = []
     for number, key in items:
         item = data[key]

@@ -3,8 +3,8 @@
 A spec names the class set, where images and labels come from, the training distribution as fixed
 values of metadata attributes, an IID test set drawn from that distribution, OOD test sets that each
 change one attribute, optionally a [test] filter every test set takes instead (DFR: the validation split,
-where the IID test is every matching image rather than a sample of the training pool), a seed, group-disjointness, the near-duplicate leakage check and the export's
-license allow-list and layout. Every problem is reported as a :class:`CurateError` naming the key.
+where the IID test is every matching image rather than a sample of the training pool), a seed,
+group-disjointness, the near-duplicate leakage check and the export's license allow-list and layout. Every problem is reported as a :class:`CurateError` naming the key.
 """
 
 from __future__ import annotations

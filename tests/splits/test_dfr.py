@@ -198,7 +198,8 @@ def test_deviations_are_options_and_count_what_they_remove(tmp_path):
     full = _members(_build(root, table, load_spec("dfr")))
     text = (PRESETS / "dfr.toml").read_text()
     spec = tmp_path / "dev.toml"
-    spec.write_text(text.replace('name = "dfr"', 'name = "dfr-dev"').replace('disjoint_by = "none"', 'disjoint_by = "pair_id"')
+    spec.write_text(text.replace('name = "dfr"', 'name = "dfr-dev"')
+                    .replace('disjoint_by = "none"', 'disjoint_by = "pair_id"')
                     .replace('[iid_test]', '[iid_test]\nsize = 5'))
     result = _build(root, table, load_spec(spec))
     got = _members(result)
@@ -233,7 +234,8 @@ def test_ingest_refuses_bad_files_unless_asked_to_skip_them(table_workspace, cli
     assert "2 of 15 annotation files" in refused.output and "--skip-bad" in refused.output
     assert "Traceback" not in refused.output
     done = _ingest_cli(cli, root, out, "--skip-bad")
-    assert "skipped validation/annos/000007.json" in done.output and "skipped validation/annos/000008.json" in done.output
+    assert "skipped validation/annos/000007.json" in done.output
+    assert "skipped validation/annos/000008.json" in done.output
     assert "2 bad files skipped" in done.output and out.exists()
     assert "zoom_in: 0 x1" in done.output and "viewpoint: 4 x1" in done.output and 'scale: "2" x1' in done.output
     assert "category_id outside 1-13 (left out: no class): 14 x1" in done.output
