@@ -224,16 +224,35 @@ def members_frame(frame, classes: list[ClassEntry], chosen: dict[str, np.ndarray
 
 
 def _multi_members(frame, imgs_codes, image_codes, row_mask, keys, item_columns):
-    import pandas as pd
-
+    """One row per chosen image from its matching rows: labels and item columns hold the distinct values
+    joined with '|' (labels in class order, item columns in text order)."""
     wanted = np.zeros(imgs_codes.max() + 1, dtype=bool)
     wanted[image_codes] = True
-    sel = frame[row_mask & wanted[imgs_codes]]
-    agg = {c: (c, lambda s: "|".join(sorted(set(s), key=str))) for c in item_columns}
-    grouped = sel.groupby("key", sort=True).agg(
-        labels=("cls", lambda s: "|".join(keys[sorted(set(s))])), **agg)
-    firsts = sel.drop_duplicates("key").set_index("key").drop(columns=["cls", *item_columns])
-    return firsts.join(grouped).reset_index()
+    pick = row_mask & wanted[imgs_codes]
+    sel, codes = frame[pick], imgs_codes[pick]
+    first = ~sel["key"].duplicated().to_numpy()
+    rest = [c for c in sel.columns if c not in ("key", "cls", *item_columns)]
+    out = sel.loc[first, ["key", *rest]].assign(_code=codes[first]).sort_values("_code", kind="stable")
+    cls = sel["cls"].to_numpy()
+    out["labels"] = _join_distinct(codes, keys[cls], cls)
+    for col in item_columns:
+        text = sel[col].astype(str).to_numpy(dtype=object)
+        out[col] = _join_distinct(codes, text, text)
+    return out.drop(columns="_code").reset_index(drop=True)
+
+
+def _join_distinct(codes: np.ndarray, values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Per image code, ascending: its distinct values sorted by ``order`` and joined with '|'."""
+    import pandas as pd
+
+    table = pd.DataFrame({"c": codes, "v": values, "o": order}).drop_duplicates(["c", "v"])
+    table = table.sort_values(["c", "o"], kind="stable")
+    if table.empty:
+        return np.zeros(0, dtype=object)
+    c = table["c"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    joined = np.add.reduceat((table["v"].astype(str) + "|").to_numpy(dtype=object), starts)
+    return np.array([text[:-1] for text in joined], dtype=object)
 
 
 def report(members, spec: SplitSpec, classes: list[ClassEntry], attributes: list[str],
