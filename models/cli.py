@@ -169,7 +169,8 @@ def _print_results(results: dict) -> None:
     from models.report import build_table, to_markdown
 
     for name, r in results["sets"].items():
-        main = f"mAP {100 * r['mAP']:.1f}" if "mAP" in r else f"error {100 * r['error']:.1f}"
+        main = (f"weighted PR-AUC (released DFR metric) {100 * r['dfr_weighted_pr_auc']:.1f}"
+                if "dfr_weighted_pr_auc" in r else f"error {100 * r['error']:.1f}")
         click.echo(f"{name} [{r['kind']}, {r['role']}]: n {r['n']}, {main}, calibration RMS "
                    f"{100 * r['calibration_rms']:.1f}, AURRA {100 * r['aurra']:.1f}")
     for kind in ("imagenet-r", "svsf", "dfr", "imagenet-c"):

@@ -3,9 +3,11 @@
 * ImageNet-R: a 1000-way model is scored on the 200 ImageNet-R logits only (class table from the
   taxonomy's package data, read as a data file); a native 200-way model (or one of our checkpoints)
   on its own outputs. IID sets ("ImageNet-200") use the same masked logits; the gap is OOD - IID error.
-* SVSF / any single-label set: top-1 error. DFR (multi-label): frequency-weighted mAP per set and the
-  average over the OOD sets. ImageNet-C style exports (``curate corrupt``): error per corruption and
-  severity at the stored image size, CE and mCE normalised by AlexNet.
+* SVSF / any single-label set: top-1 error. DFR (multi-label): the released metric, per-class trapezoidal
+  PR-AUC weighted by each class's share of positive labels (``dfr_weighted_pr_auc``), per set and averaged
+  over the OOD sets; step-wise weighted average precision is reported beside it under its own name.
+  ImageNet-C style exports (``curate corrupt``): error per corruption and severity at the stored image
+  size, CE and mCE normalised by AlexNet.
 * Every set: RMS calibration error and AURRA from the top softmax (sigmoid for multi-label) score.
 """
 
@@ -159,7 +161,7 @@ def predict_cpu(model: Any, ds: ExportDataset, accel: Accel, batch_size: int, st
 
 
 def score(logits: np.ndarray, items: Sequence[Item], head: Head, keys: Sequence[str], multi_label: bool) -> dict:
-    """Error (or mAP), calibration and AURRA of one set."""
+    """Error (and for DFR the released weighted PR-AUC), calibration and AURRA of one set."""
     n, k = logits.shape
     if multi_label:
         targets = np.zeros((n, k), dtype=bool)
@@ -169,7 +171,9 @@ def score(logits: np.ndarray, items: Sequence[Item], head: Head, keys: Sequence[
         top = probs.argmax(1)
         correct = targets[np.arange(n), top]
         conf = probs.max(1)
-        out = {"mAP": metrics.weighted_map(probs, targets)}
+        ranked = probs.astype(np.float32)  # the release ranks float32 sigmoid outputs (ties included)
+        out = {"dfr_weighted_pr_auc": metrics.dfr_weighted_pr_auc(ranked, targets),
+               "weighted_average_precision": metrics.weighted_average_precision(ranked, targets)}
     else:
         target = np.array([head.position[keys[item.labels[0]]] for item in items])
         shifted = logits.astype(np.float64) - logits.max(1, keepdims=True)
@@ -278,10 +282,11 @@ def summarise(sets: dict[str, dict], iid: Sequence[str] = ()) -> dict:
             summary[kind] = row
     dfr = {n: r for n, r in sets.items() if r["kind"] == "dfr"}
     if dfr:
-        ood = [r["mAP"] for r in dfr.values() if r["role"] == "ood"]
-        summary["dfr"] = {"per_set_mAP": {n: r["mAP"] for n, r in dfr.items()},
-                          "iid_mAP": next((r["mAP"] for r in dfr.values() if r["role"] == "iid"), None),
-                          "ood_average_mAP": float(np.mean(ood)) if ood else None, "n_ood_sets": len(ood)}
+        metric = "dfr_weighted_pr_auc"
+        ood = [r[metric] for r in dfr.values() if r["role"] == "ood"]
+        summary["dfr"] = {"metric": metric, "per_set": {n: r[metric] for n, r in dfr.items()},
+                          "iid": next((r[metric] for r in dfr.values() if r["role"] == "iid"), None),
+                          "ood_average": float(np.mean(ood)) if ood else None, "n_ood_sets": len(ood)}
     corrupted = {(r["corruption"], r["severity"]): r["error"] for r in sets.values()
                  if r["kind"] == "imagenet-c" and "corruption" in r}
     if corrupted:

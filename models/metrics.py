@@ -1,5 +1,6 @@
-"""Metrics of the paper's tables: top-1 error, calibration (RMS, adaptive bins), AURRA, frequency-weighted
-mAP (DFR), corruption error and mCE normalised by AlexNet (ImageNet-C). Pure numpy; hand-checkable."""
+"""Metrics of the paper's tables: top-1 error, calibration (RMS, adaptive bins), AURRA, the released DFR
+metric (per-class trapezoidal PR-AUC weighted by positive labels), corruption error and mCE normalised by
+AlexNet (ImageNet-C). Pure numpy; hand-checkable."""
 
 from __future__ import annotations
 
@@ -23,21 +24,25 @@ def top1_error(pred: np.ndarray, target: np.ndarray) -> float:
 
 def calibration_error(confidence: np.ndarray, correct: np.ndarray, p: str = "2", beta: int = 100,
                       include_last_bin: bool = False) -> float:
-    """RMS (p='2'), mean-absolute (p='1') or max ('infty') calibration error over adaptive bins of ``beta``
-    examples sorted by confidence, the last bin extended to the end (utils.calib_err of the release).
+    """RMS (p='2'), mean-absolute (p='1') or max ('infty') calibration error as the release computes it
+    (imagenet-r ``utils.calib_err``): examples sorted by confidence, bins of ``beta`` examples with the
+    last bin extended to the end, per bin the gap between mean confidence and accuracy.
 
-    The release loops over all bins but the last, so its highest-confidence bin is never counted; that
-    is the default here (it produced the published numbers). ``include_last_bin=True`` counts it. With
-    fewer than ``beta`` examples there is one bin, and it is counted (the release would fail)."""
+    Matches the release by default: its loop skips the last (highest-confidence) bin, so with
+    ``beta <= n < 2 * beta`` there is one bin, it is skipped and the error is 0. With fewer than ``beta``
+    examples the release has no bin at all and fails; this returns NaN (undefined) there.
+    ``include_last_bin=True`` counts every bin (the evident intent; one bin when ``n < beta``)."""
     order = np.argsort(confidence, kind="stable")
     conf = np.asarray(confidence, dtype=np.float64)[order]
     corr = np.asarray(correct, dtype=np.float64)[order]
     n = len(conf)
-    if n == 0:
+    if p not in ("1", "2", "infty", "infinity", "max"):
+        raise ValueError(f"p must be '1', '2' or 'infty', got {p!r}")
+    if n == 0 or (n < beta and not include_last_bin):
         return float("nan")
     bins = [[i * beta, (i + 1) * beta] for i in range(n // beta)] or [[0, n]]
     bins[-1][1] = n
-    counted = bins if include_last_bin or len(bins) == 1 else bins[:-1]
+    counted = bins if include_last_bin else bins[:-1]
     err = 0.0
     for lo, hi in counted:
         gap = abs(conf[lo:hi].mean() - corr[lo:hi].mean())
@@ -45,10 +50,8 @@ def calibration_error(confidence: np.ndarray, correct: np.ndarray, p: str = "2",
             err += (hi - lo) / n * gap ** 2
         elif p == "1":
             err += (hi - lo) / n * gap
-        elif p in ("infty", "infinity", "max"):
-            err = max(err, gap)
         else:
-            raise ValueError(f"p must be '1', '2' or 'infty', got {p!r}")
+            err = max(err, gap)
     return float(np.sqrt(err)) if p == "2" else float(err)
 
 
@@ -59,27 +62,63 @@ def aurra(confidence: np.ndarray, correct: np.ndarray) -> float:
     return float(curve.mean()) if len(curve) else float("nan")
 
 
-def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
-    """Area under the precision-recall curve of one class: mean precision at each positive's rank
-    (scikit-learn's average_precision_score; ties share the lowest rank of their group)."""
+def _ranked(scores: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(true positives, predictions) at each distinct score, highest score first; None without positives."""
     positives = np.asarray(positives, dtype=bool)
-    n_pos = positives.sum()
+    n_pos = int(positives.sum())
     if n_pos == 0:
+        return None
+    s = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], positives[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]  # last index of each group of tied scores
+    return np.cumsum(y)[last].astype(np.float64), (last + 1).astype(np.float64)
+
+
+def pr_auc(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Trapezoidal area under one class's precision-recall curve, the points being the curve of
+    ``sklearn.metrics.precision_recall_curve`` (one point per distinct score, plus recall 0 at
+    precision 1) integrated by ``sklearn.metrics.auc``. NaN for a class without positives."""
+    ranked = _ranked(scores, positives)
+    if ranked is None:
         return float("nan")
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    s, y = np.asarray(scores, dtype=np.float64)[order], positives[order]
-    tp = np.cumsum(y)
-    # evaluate only at the last index of each group of tied scores
-    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    tp_at, n_at = tp[last], last + 1
-    recall = tp_at / n_pos
-    precision = tp_at / n_at
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    tp, predicted = ranked
+    recall = np.r_[0.0, tp / tp[-1]]
+    precision = np.r_[1.0, tp / predicted]
+    return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2))
 
 
-def weighted_map(scores: np.ndarray, targets: np.ndarray) -> float:
-    """Frequency-weighted mAP (DFR reference): per-class AP weighted by the class's share of positive
-    labels; classes without positives carry no weight."""
+def dfr_weighted_pr_auc(scores: np.ndarray, targets: np.ndarray) -> float:
+    """The released DeepFashion Remixed metric (``validate.py``): per class the trapezoidal area under
+    the precision-recall curve (:func:`pr_auc`), weighted by the class's share of all positive labels.
+    A class without positives weighs 0 and adds nothing (the release's ``nan_to_num``), so the result
+    is never NaN for a non-empty set; a set without any positive label scores 0, as in the release."""
+    scores, targets = np.asarray(scores), np.asarray(targets).astype(bool)
+    if targets.ndim != 2 or scores.shape != targets.shape:
+        raise ValueError(f"scores {scores.shape} and targets {targets.shape} must be the same (n, classes) shape")
+    if len(targets) == 0:
+        return float("nan")
+    support = targets.sum(0).astype(np.float64)
+    total = support.sum()
+    if total == 0:
+        return 0.0
+    areas = np.array([pr_auc(scores[:, k], targets[:, k]) if support[k] else 0.0 for k in range(targets.shape[1])])
+    return float(np.sum(areas * (support / total)))
+
+
+def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Step-wise average precision of one class: mean precision at each positive's rank, ties sharing
+    the lowest rank of their group (scikit-learn's ``average_precision_score``). Not the DFR metric."""
+    ranked = _ranked(scores, positives)
+    if ranked is None:
+        return float("nan")
+    tp, predicted = ranked
+    return float(np.sum(np.diff(np.r_[0.0, tp / tp[-1]]) * tp / predicted))
+
+
+def weighted_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Step-wise average precision per class weighted by the class's share of positive labels
+    (``average_precision_score(average='weighted')``). Reported beside, never as, the DFR metric."""
     scores, targets = np.asarray(scores), np.asarray(targets).astype(bool)
     support = targets.sum(0).astype(np.float64)
     if support.sum() == 0:

@@ -66,10 +66,11 @@ def build_table(kind: str, results: Sequence[dict]) -> tuple[list[str], list[lis
                 for r in results if (s := r.get("summary", {}).get(key))]
         return header, rows
     if kind == "dfr":
-        sets = sorted({n for r in results for n in r.get("summary", {}).get("dfr", {}).get("per_set_mAP", {})})
-        header = ["run", "model", "aug"] + [_short(n) for n in sets] + ["OOD average mAP"]
-        rows = [[r["label"], r.get("model", ""), r.get("aug", "")] + [_pct(s["per_set_mAP"].get(n)) for n in sets]
-                + [_pct(s.get("ood_average_mAP"))] for r in results if (s := r.get("summary", {}).get("dfr"))]
+        # the released DFR metric: weighted PR-AUC (summary["dfr"]["metric"] == "dfr_weighted_pr_auc")
+        sets = sorted({n for r in results for n in r.get("summary", {}).get("dfr", {}).get("per_set", {})})
+        header = ["run", "model", "aug"] + [_short(n) for n in sets] + ["OOD average weighted PR-AUC"]
+        rows = [[r["label"], r.get("model", ""), r.get("aug", "")] + [_pct(s["per_set"].get(n)) for n in sets]
+                + [_pct(s.get("ood_average"))] for r in results if (s := r.get("summary", {}).get("dfr", {})).get("per_set")]
         return header, rows
     header = ["run", "model", "aug", "clean error", "mCE"] + list(CORRUPTIONS)
     rows = [[r["label"], r.get("model", ""), r.get("aug", ""), _pct(s.get("clean_error")), _num(s["mCE"])]
@@ -116,7 +117,7 @@ def accuracy_points(kind: str, results: Sequence[dict]) -> list[tuple[str, float
         if not s:
             continue
         if kind == "dfr":
-            iid, ood = s.get("iid_mAP"), s.get("ood_average_mAP")
+            iid, ood = s.get("iid"), s.get("ood_average")
         elif kind == "imagenet-c":
             iid, ood = (1 - s["clean_error"]) if s.get("clean_error") is not None else None, 1 - s["mean_error"]
         else:

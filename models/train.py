@@ -366,7 +366,8 @@ def _epoch_metrics(recipe, data, model, accel, dist, epoch, sums, optimizer, sta
         result = evaluate_export(_unwrap(model), data.val, [c.__dict__ for c in data.classes], accel,
                                  recipe.eval_resize, recipe.eval_crop, batch_size=recipe.batch_size,
                                  workers=recipe.workers)
-        row["val"] = {name: {k: v for k, v in r.items() if k in ("error", "mAP", "n")} for name, r in result.items()}
+        row["val"] = {name: {k: v for k, v in r.items() if k in ("error", "dfr_weighted_pr_auc", "n")}
+                      for name, r in result.items()}
     return row
 
 

@@ -2,10 +2,12 @@
 
 Input: the canonical frame (``splits.frames``), already sorted by its stable ``key``, and a
 ``np.random.Generator`` made from the spec's seed. An image matches a subset when ANY of its rows
-(items) matches every attribute filter; its labels are the classes of the matching rows. The IID test
-set is a class-stratified sample of the training distribution; the training set is the rest (or a
-stratified sample of the requested size); OOD sets are drawn from images whose group has no image in
-the training set. Same frame + same seed = same assignment, whatever database the rows came from.
+(items) matches every attribute filter; its labels are the classes of the matching rows. Without a
+[test] table the IID test set is a class-stratified sample of the training distribution and the
+training set is the rest; with one (DFR: the validation split) every test set, IID included, is every
+image matching its own filter. Size caps take stratified samples; group disjointness holds out test
+images whose group has an image in the training set. Each of these rules records how many images it
+removed (``held_out`` in the report). Same frame + same seed = same assignment, whatever database the rows came from.
 """
 
 from __future__ import annotations
@@ -112,9 +114,12 @@ def assign(frame, spec: SplitSpec, rng: np.random.Generator) -> tuple[dict[str, 
     rows: dict[str, np.ndarray] = {}
     held: dict[str, int] = {}
     train_side = np.zeros(imgs.n, dtype=bool)
-    if spec.train is not None:
+    if spec.train is not None and spec.separate_tests:
+        train_side = _train_alone(imgs, spec, rng, chosen, rows, held)
+    elif spec.train is not None:
         train_side = _train_and_iid(imgs, spec, rng, chosen, rows, held)
-    for subset in spec.ood:
+    tests = ([spec.iid_test] if spec.separate_tests and spec.iid_test is not None else []) + list(spec.ood)
+    for subset in tests:
         _ood(imgs, spec, subset, rng, train_side, chosen, rows, held)
     return chosen, rows, {k: v for k, v in held.items() if v}
 
@@ -141,6 +146,7 @@ def _train_and_iid(imgs: _Images, spec: SplitSpec, rng: np.random.Generator, cho
     if spec.train.size is not None:
         _need(spec.train, spec.train.size, len(rest), " after the IID test and its groups")
         chosen["train"] = stratified_take(strata, rest, spec.train.size)
+        held[f"train (size cap {spec.train.size})"] = len(rest) - spec.train.size
     else:
         chosen["train"] = np.sort(rest)
     rows["train"] = train_rows
@@ -149,20 +155,46 @@ def _train_and_iid(imgs: _Images, spec: SplitSpec, rng: np.random.Generator, cho
     return train_side | imgs.same_group(chosen["train"])
 
 
+def _train_alone(imgs: _Images, spec: SplitSpec, rng: np.random.Generator, chosen: dict, rows: dict,
+                 held: dict) -> np.ndarray:
+    """Train = every image matching train.where (or a stratified sample of train.size); the test sets
+    have their own pool. Returns the image mask of the train side (train images and their group mates)."""
+    train_rows = imgs.match(spec.train.where)
+    pool = np.flatnonzero(imgs.images(train_rows))
+    if spec.train.size is not None:
+        _need(spec.train, spec.train.size, len(pool))
+        order = pool[rng.permutation(len(pool))]
+        chosen["train"] = stratified_take(imgs.strata(train_rows), order, spec.train.size)
+        held[f"train (size cap {spec.train.size})"] = len(pool) - spec.train.size
+    else:
+        chosen["train"] = pool
+    rows["train"] = train_rows
+    train_side = np.zeros(imgs.n, dtype=bool)
+    train_side[chosen["train"]] = True
+    return train_side | imgs.same_group(chosen["train"])
+
+
 def _ood(imgs: _Images, spec: SplitSpec, subset: SubsetSpec, rng: np.random.Generator, train_side: np.ndarray,
          chosen: dict, rows: dict, held: dict) -> None:
-    """An OOD set: images matching its filter whose group is not on the train side (unless disjoint_by = none)."""
+    """A test set of its own filter (an OOD set; the IID test with [test]): the matching images whose group
+    is not on the train side (unless disjoint_by = none), all of them or a stratified sample of its size
+    (or fraction)."""
     subset_rows = imgs.match(subset.where)
     matches = imgs.images(subset_rows)
     disjoint = spec.disjoint_by not in DISJOINT_NONE
     candidates = np.flatnonzero(matches & ~train_side if disjoint else matches)
     n_held = int(matches.sum() - len(candidates))
     held[f"{subset.name} (shares a group with train)"] = n_held
-    if subset.size is not None:
-        _need(subset, subset.size, len(candidates),
+    size = subset.size
+    if size is None and subset.fraction is not None:
+        size = int(round(subset.fraction * len(candidates)))
+    if size is not None:
+        _need(subset, size, len(candidates),
               f" once {n_held} that share a group with train are held out" if disjoint else "")
         order = candidates[rng.permutation(len(candidates))]
-        chosen[subset.name] = stratified_take(imgs.strata(subset_rows), order, subset.size)
+        chosen[subset.name] = stratified_take(imgs.strata(subset_rows), order, size)
+        cap = f"size cap {size}" if subset.size is not None else f"fraction {subset.fraction}"
+        held[f"{subset.name} ({cap})"] = len(candidates) - size
     else:
         chosen[subset.name] = candidates
     rows[subset.name] = subset_rows
@@ -192,16 +224,35 @@ def members_frame(frame, classes: list[ClassEntry], chosen: dict[str, np.ndarray
 
 
 def _multi_members(frame, imgs_codes, image_codes, row_mask, keys, item_columns):
-    import pandas as pd
-
+    """One row per chosen image from its matching rows: labels and item columns hold the distinct values
+    joined with '|' (labels in class order, item columns in text order)."""
     wanted = np.zeros(imgs_codes.max() + 1, dtype=bool)
     wanted[image_codes] = True
-    sel = frame[row_mask & wanted[imgs_codes]]
-    agg = {c: (c, lambda s: "|".join(sorted(set(s), key=str))) for c in item_columns}
-    grouped = sel.groupby("key", sort=True).agg(
-        labels=("cls", lambda s: "|".join(keys[sorted(set(s))])), **agg)
-    firsts = sel.drop_duplicates("key").set_index("key").drop(columns=["cls", *item_columns])
-    return firsts.join(grouped).reset_index()
+    pick = row_mask & wanted[imgs_codes]
+    sel, codes = frame[pick], imgs_codes[pick]
+    first = ~sel["key"].duplicated().to_numpy()
+    rest = [c for c in sel.columns if c not in ("key", "cls", *item_columns)]
+    out = sel.loc[first, ["key", *rest]].assign(_code=codes[first]).sort_values("_code", kind="stable")
+    cls = sel["cls"].to_numpy()
+    out["labels"] = _join_distinct(codes, keys[cls], cls)
+    for col in item_columns:
+        text = sel[col].astype(str).to_numpy(dtype=object)
+        out[col] = _join_distinct(codes, text, text)
+    return out.drop(columns="_code").reset_index(drop=True)
+
+
+def _join_distinct(codes: np.ndarray, values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Per image code, ascending: its distinct values sorted by ``order`` and joined with '|'."""
+    import pandas as pd
+
+    table = pd.DataFrame({"c": codes, "v": values, "o": order}).drop_duplicates(["c", "v"])
+    table = table.sort_values(["c", "o"], kind="stable")
+    if table.empty:
+        return np.zeros(0, dtype=object)
+    c = table["c"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    joined = np.add.reduceat((table["v"].astype(str) + "|").to_numpy(dtype=object), starts)
+    return np.array([text[:-1] for text in joined], dtype=object)
 
 
 def report(members, spec: SplitSpec, classes: list[ClassEntry], attributes: list[str],
@@ -228,6 +279,12 @@ def build(frame, spec: SplitSpec, classes: list[ClassEntry], rng: np.random.Gene
     from splits.leakage import check_leakage
 
     chosen, rows, held = assign(frame, spec, rng)
+    empty = [name for name, codes in chosen.items() if not len(codes)]
+    if "train" in empty or len(empty) == len(chosen):
+        subset = spec.train if "train" in empty else None
+        what = f"the training filter ({_describe(subset)})" if subset else "any subset's filter"
+        raise CurateError(f"no image matches {what}: check that the table holds the images and attribute "
+                          f"values the spec names (columns {', '.join(spec.attributes)})")
     item_columns = [a for a in spec.attributes] + (["item"] if "item" in frame.columns else [])
     members = members_frame(frame, classes, chosen, rows, item_columns)
     members, leaks = check_leakage(members, spec)

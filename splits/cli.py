@@ -39,7 +39,8 @@ def print_report(report: dict, show_classes: bool = False) -> None:
         keys = list(dict.fromkeys(k for s in subsets for k in report["classes"].get(s, {})))
         _table("images per class", ["class", *subsets],
                [(k, *(report["classes"][s].get(k, 0) for s in subsets)) for k in keys])
-    for title, key in (("left out", "dropped"), ("held out for group disjointness", "held_out")):
+    options = "held out by the spec's options (group disjointness, size caps, fractions)"
+    for title, key in (("left out", "dropped"), (options, "held_out")):
         if report.get(key):
             _table(title, ["reason", "images"], sorted(report[key].items()))
 
@@ -61,7 +62,7 @@ def splits() -> None:
 @pass_cli
 def splits_build(cli: CliContext, spec: str, metadata: Path | None, images_root: Path | None, name: str | None,
                  replace: bool, show_classes: bool) -> None:
-    """Build SPEC (a .toml file or a preset: imagenet-r, svsf, dfr, generic) and save it.
+    """Build SPEC (a .toml file or a preset: imagenet-r, svsf, dfr, dfr-concat, generic) and save it.
 
     The build is deterministic: the same inputs and seed give the same assignment on SQLite and PostgreSQL.
 
@@ -149,8 +150,14 @@ def dfr() -> None:
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("dfr_items.parquet"),
               help="Item table to write (.parquet or .csv).")
-def dfr_ingest(root: Path, out: Path) -> None:
-    """Read every DeepFashion2 annotation file under ROOT (<split>/annos/*.json) into an item table.
+@click.option("--skip-bad", is_flag=True, help="Ingest the other files when some are not valid JSON or lack "
+              "required keys (each skipped file is listed and counted); without it such files stop the ingest.")
+def dfr_ingest(root: Path, out: Path, skip_bad: bool) -> None:
+    """Read every DeepFashion2 annotation file under ROOT (train/annos/*.json, validation/annos/*.json) into
+    an item table.
+
+    An item with a scale, occlusion, zoom_in or viewpoint outside 1-3 is kept and matches no subset; the
+    other items of its image still count. Such values are counted per attribute and value.
 
     \b
     Example:
@@ -160,16 +167,45 @@ def dfr_ingest(root: Path, out: Path) -> None:
     from splits.dfr import ingest, write_items
 
     result = ingest(root)
-    for rel, reason in sorted(result.rejected.items())[:20]:
-        click.echo(f"rejected {rel}: {reason}", err=True)
+    bad = sorted(result.bad_files.items())
+    if bad and not skip_bad:
+        for rel, reason in bad[:20]:
+            click.echo(f"bad annotation {rel}: {reason}", err=True)
+        more = f" (first 20 listed, {len(bad) - 20} more)" if len(bad) > 20 else ""
+        raise click.ClickException(f"{len(bad)} of {result.files} annotation files under {root} are not valid JSON "
+                                   f"or lack required keys{more}; fix them, or pass --skip-bad to ingest the rest "
+                                   "without them. Nothing was written")
+    for rel, reason in bad:
+        click.echo(f"skipped {rel}: {reason}", err=True)
     if not result.rows:
-        raise click.ClickException(f"no readable DeepFashion2 annotation under {root} "
-                                   f"({result.files} JSON files, {len(result.rejected)} rejected)")
+        raise click.ClickException(f"no usable DeepFashion2 item under {root} ({result.files} JSON files, "
+                                   f"{len(bad)} bad); ROOT should hold train/annos and validation/annos")
+    _print_out_of_range(result.out_of_range)
+    if result.images.get(""):
+        click.echo(f"note: {result.images['']} images are not under <split>/annos (train, validation); the dfr "
+                   "presets select by split: pass the DeepFashion2 root that holds train/ and validation/", err=True)
     path = write_items(result, out)
-    images = len({r["image"] for r in result.rows})
-    click.echo(f"ingested {len(result.rows)} items of {images} images from {result.files} files "
-               f"({len(result.rejected)} rejected) -> {path}\n"
+    images = ", ".join(f"{split or '(no split folder)'} {n}" for split, n in sorted(result.images.items()))
+    notes = "".join(f", {n} {what}" for n, what in ((result.without_items, "without items"),
+                                                     (result.without_pair_id, "without pair_id")) if n)
+    click.echo(f"ingested {len(result.rows)} items of {sum(result.images.values())} images ({images}{notes}) "
+               f"from {result.files} files{f' ({len(bad)} bad files skipped)' if bad else ''} -> {path}\n"
                f"next:  curate splits build dfr --metadata {path} --images-root {root.resolve()}")
+
+
+def _print_out_of_range(counts) -> None:
+    """Items with values outside the valid range, per attribute and value."""
+    if not counts:
+        return
+    attrs = sorted({a for a, _ in counts if a != "category_id"})
+    if attrs:
+        click.echo("items with a value outside 1-3 (kept: they match no subset; their images' other items count):")
+        for attr in attrs:
+            click.echo(f"  {attr}: " + ", ".join(f"{v} x{n}" for (a, v), n in sorted(counts.items()) if a == attr))
+    cats = [(v, n) for (a, v), n in sorted(counts.items()) if a == "category_id"]
+    if cats:
+        click.echo("items with a category_id outside 1-13 (left out: no class): "
+                   + ", ".join(f"{v} x{n}" for v, n in cats))
 
 
 @click.command("export")

@@ -2,8 +2,9 @@
 
 A spec names the class set, where images and labels come from, the training distribution as fixed
 values of metadata attributes, an IID test set drawn from that distribution, OOD test sets that each
-change one attribute, a seed, group-disjointness, the near-duplicate leakage check and the export's
-license allow-list and layout. Every problem is reported as a :class:`CurateError` naming the key.
+change one attribute, optionally a [test] filter every test set takes instead (DFR: the validation split,
+where the IID test is every matching image rather than a sample of the training pool), a seed,
+group-disjointness, the near-duplicate leakage check and the export's license allow-list and layout. Every problem is reported as a :class:`CurateError` naming the key.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ DISJOINT_NONE = ("none", "")
 PRESETS = Path(__file__).with_name("presets")  # package data (a plain folder: works when installed editable)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
-_TOP_KEYS = {"name", "description", "class_set", "seed", "source", "labels", "train", "iid_test", "ood",
+_TOP_KEYS = {"name", "description", "class_set", "seed", "source", "labels", "train", "test", "iid_test", "ood",
              "groups", "leakage", "export"}
 _SECTION_KEYS = {
     "source": {"kind", "table", "image_column", "images_root"},
     "labels": {"from", "column"},
     "train": {"where", "size"},
+    "test": {"where"},
     "iid_test": {"size", "fraction", "name"},
     "ood": {"name", "change", "size"},
     "groups": {"disjoint_by"},
@@ -68,6 +70,7 @@ class SplitSpec:
     train: SubsetSpec | None = None
     iid_test: SubsetSpec | None = None
     ood: tuple[SubsetSpec, ...] = ()
+    test_where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     disjoint_by: str = "image"
     leakage_max_distance: int | None = None
     leakage_action: str = "drop"
@@ -87,10 +90,16 @@ class SplitSpec:
         return out + [s.name for s in self.ood]
 
     @property
+    def separate_tests(self) -> bool:
+        """True when [test] gives the test sets their own pool (DFR: the validation split): the IID test is
+        then every image matching train.where with test.where applied, not a sample of the training pool."""
+        return bool(self.test_where)
+
+    @property
     def attributes(self) -> list[str]:
         """Every attribute the spec filters on, in first-mention order."""
         names: list[str] = []
-        for subset in (self.train, *self.ood):
+        for subset in (self.train, self.iid_test, *self.ood):
             for key in (subset.where if subset else {}):
                 if key not in names:
                     names.append(key)
@@ -203,13 +212,14 @@ def parse_spec(data: Mapping[str, Any], origin: str = "spec") -> SplitSpec:
         valid = "; ".join(f"{k} ({v})" for k, v in LABEL_SOURCES.items())
         raise CurateError(f"{origin}: labels.from {labels_from!r} is not valid; choose one of: {valid}")
     _check_label_source(kind, labels_from, labels.get("column"), origin)
-    train, iid, ood = _subsets(data, origin)
+    test_where = _where(_table(data, "test", origin).get("where", {}), "test.where", origin)
+    train, iid, ood = _subsets(data, origin, test_where)
     groups, leakage, export = (_table(data, k, origin) for k in ("groups", "leakage", "export"))
     spec = SplitSpec(
         name=name, class_set=class_set, seed=seed, source=kind, labels_from=labels_from,
         label_column=labels.get("column"), table=source.get("table"),
         image_column=str(source.get("image_column", "image")), images_root=source.get("images_root"),
-        train=train, iid_test=iid, ood=ood, disjoint_by=str(groups.get("disjoint_by", "image")),
+        train=train, iid_test=iid, ood=ood, test_where=test_where, disjoint_by=str(groups.get("disjoint_by", "image")),
         leakage_max_distance=_distance(leakage.get("max_distance"), origin),
         leakage_action=str(leakage.get("action", "drop")), leakage_mirrored=bool(leakage.get("mirrored", True)),
         licenses=tuple(str(x) for x in export.get("licenses", [])), layout=str(export.get("layout", "subset/class")),
@@ -230,8 +240,8 @@ def _check_label_source(kind: str, labels_from: str, column: Any, origin: str) -
         raise CurateError(f"{origin}: a DFR split takes its multi-label targets from items: labels.from = 'items'")
 
 
-def _subsets(data: Mapping[str, Any], origin: str) -> tuple[SubsetSpec | None, SubsetSpec | None,
-                                                               tuple[SubsetSpec, ...]]:
+def _subsets(data: Mapping[str, Any], origin: str, test_where: dict[str, tuple[str, ...]]
+             ) -> tuple[SubsetSpec | None, SubsetSpec | None, tuple[SubsetSpec, ...]]:
     train = iid = None
     if "train" in data:
         section = _table(data, "train", origin)
@@ -242,12 +252,16 @@ def _subsets(data: Mapping[str, Any], origin: str) -> tuple[SubsetSpec | None, S
         if train is None:
             raise CurateError(f"{origin}: [iid_test] is drawn from the training distribution; add a [train] table")
         size, fraction = _size(section.get("size"), "iid_test", origin), section.get("fraction")
-        if (size is None) == (fraction is None):
-            raise CurateError(f"{origin}: [iid_test] needs exactly one of size (images) or fraction (0-1)")
+        if size is not None and fraction is not None:
+            raise CurateError(f"{origin}: [iid_test] takes size (images) or fraction (0-1), not both")
+        if size is None and fraction is None and not test_where:
+            raise CurateError(f"{origin}: [iid_test] needs exactly one of size (images) or fraction (0-1), "
+                              "or a [test] where = {...} giving the test sets their own images")
         if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
                                      or not 0 < fraction < 1):
             raise CurateError(f"{origin}: iid_test.fraction must be a number between 0 and 1, got {fraction!r}")
-        iid = SubsetSpec(_name(section.get("name", "iid_test"), "iid_test.name", origin), {}, size,
+        iid = SubsetSpec(_name(section.get("name", "iid_test"), "iid_test.name", origin),
+                         {**train.where, **test_where} if test_where else {}, size,
                          None if fraction is None else float(fraction))
     raw_ood = data.get("ood", [])
     if not isinstance(raw_ood, list):
@@ -259,7 +273,11 @@ def _subsets(data: Mapping[str, Any], origin: str) -> tuple[SubsetSpec | None, S
         _check_keys(section, _SECTION_KEYS["ood"], f"[[ood]] number {number}", origin)
         name = _name(section.get("name"), f"ood[{number}].name", origin)
         change = _where(section.get("change", {}), f"ood.{name}.change", origin)
-        ood.append(SubsetSpec(name, _ood_where(train, change, name, origin),
+        clash = sorted(set(change) & set(test_where))
+        if clash:
+            raise CurateError(f"{origin}: ood.{name} changes {', '.join(clash)}, which [test] where already sets "
+                              "for every test set; change another attribute")
+        ood.append(SubsetSpec(name, {**_ood_where(train, change, name, origin), **test_where},
                               _size(section.get("size"), f"ood.{name}", origin)))
     if train is None and not ood:
         raise CurateError(f"{origin}: the spec defines no subset; add [train] (with [iid_test]) and/or [[ood]] tables")

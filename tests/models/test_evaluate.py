@@ -1,10 +1,11 @@
-"""Evaluation protocols: ImageNet-R masking of 1000-way models, native heads, DFR mAP, ImageNet-C sets."""
+"""Evaluation protocols: ImageNet-R masking of 1000-way models, native heads, the DFR metric, ImageNet-C sets."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from models.accel import Accel
@@ -44,7 +45,7 @@ def test_imagenet_r_protocol_scores_a_1000_way_model_on_the_200_logits(make_expo
     assert res["kind"] == "imagenet-r"
 
 
-def test_native_head_and_dfr_map(make_export):
+def test_native_head_and_the_released_dfr_metric(make_export):
     root = make_export("dfr", {"iid_test": 3, "scale_1": 3}, keys=["top", "skirt", "dress"], n_classes=3,
                        multi_label=True)
     export = open_export(root)
@@ -52,10 +53,45 @@ def test_native_head_and_dfr_map(make_export):
     model.forward = lambda x: torch.stack([x[:, c].mean((1, 2)) for c in range(3)], 1)  # native 3-way
     results = evaluate_export(model, export, None, CPU, 36, 32, batch_size=4, workers=0, n_outputs=3)
     assert set(results) == {"dfr:iid_test", "dfr:scale_1"}
-    assert all(r["kind"] == "dfr" and 0 <= r["mAP"] <= 1 for r in results.values())
+    assert all(r["kind"] == "dfr" and 0 <= r["dfr_weighted_pr_auc"] <= 1 for r in results.values())
+    assert "mAP" not in results["dfr:scale_1"]
     summary = summarise(results)
     assert summary["dfr"]["n_ood_sets"] == 1 and results["dfr:iid_test"]["role"] == "iid"
-    assert summary["dfr"]["ood_average_mAP"] == results["dfr:scale_1"]["mAP"]
+    assert summary["dfr"]["metric"] == "dfr_weighted_pr_auc"
+    assert summary["dfr"]["ood_average"] == results["dfr:scale_1"]["dfr_weighted_pr_auc"]
+    assert summary["dfr"]["iid"] == results["dfr:iid_test"]["dfr_weighted_pr_auc"]
+
+
+def test_dfr_score_is_the_released_metric_on_float32_sigmoids():
+    """evaluate.score against validate.py's loop, written out with scikit-learn: float32 sigmoid outputs,
+    precision_recall_curve + auc per class, weights = share of positive labels, nan_to_num. Class 2 has no
+    positive; large logits saturate to tied float32 scores of 1.0."""
+    import warnings
+
+    from sklearn import metrics as skm
+
+    from models.data import Item
+    from models.evaluate import Head, score
+
+    logits = np.array([[20.0, -1, 0.5], [30.0, 2, 0.1], [0.3, 25, -2], [-4, 0.2, 3], [18, 19, 1], [-1, -2, -3]])
+    labels = [(0,), (0, 1), (1,), (0,), (1,), (0, 1)]
+    items = [Item(path=None, labels=lab, row=None, export="x") for lab in labels]
+    head = Head(keep=[0, 1, 2], position={"a": 0, "b": 1, "c": 2}, protocol="native")
+    res = score(logits, items, head, ["a", "b", "c"], multi_label=True)
+    preds = torch.sigmoid(torch.tensor(logits, dtype=torch.float32)).numpy()
+    gts = np.zeros((6, 3))
+    for i, lab in enumerate(labels):
+        gts[i, list(lab)] = 1
+    areas = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in range(3):
+            precision, recall, _ = skm.precision_recall_curve(gts[:, k], preds[:, k])
+            areas.append(skm.auc(recall, precision))
+    expected = np.nan_to_num(np.array(areas) * (gts.sum(0) / gts.sum())).sum()
+    assert res["dfr_weighted_pr_auc"] == pytest.approx(expected, abs=1e-12)
+    assert res["weighted_average_precision"] == pytest.approx(
+        skm.average_precision_score(gts[:, :2], preds[:, :2], average="weighted"))
 
 
 def test_imagenet_r_gap_from_an_iid_set(make_export):

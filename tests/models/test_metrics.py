@@ -39,8 +39,24 @@ def test_calibration_error_by_hand():
     # counting the last bin too: |0.9 - 1.0| = 0.1, weight 150/250
     assert metrics.calibration_error(conf, correct, include_last_bin=True) == pytest.approx(np.sqrt(0.4 * 0.01 + 0.6 * 0.01))
     assert metrics.calibration_error(conf, correct, p="1", include_last_bin=True) == pytest.approx(0.1)
-    # fewer than beta examples: one bin, counted
-    assert metrics.calibration_error(np.array([0.8, 0.8]), np.array([1, 0]), beta=100) == pytest.approx(0.3)
+
+
+def test_calibration_error_edge_cases_match_the_release():
+    # 100 <= n < 200: one bin, which the release skips -> 0, however miscalibrated
+    conf, wrong = np.full(150, 0.99), np.zeros(150, dtype=bool)
+    assert metrics.calibration_error(conf, wrong) == 0.0
+    assert metrics.calibration_error(conf[:100], wrong[:100]) == 0.0
+    assert metrics.calibration_error(conf, wrong, include_last_bin=True) == pytest.approx(0.99)
+    # n < 100: the release has no bin and fails; undefined here
+    assert np.isnan(metrics.calibration_error(np.array([0.8, 0.8]), np.array([1, 0])))
+    # ... unless every bin is counted: one bin |0.8 - 0.5|
+    assert metrics.calibration_error(np.array([0.8, 0.8]), np.array([1, 0]), include_last_bin=True) == pytest.approx(0.3)
+    # 399 examples: bins [0,100) [100,200) [200,399); the last (199 examples) is skipped
+    conf = np.r_[np.full(100, 0.5), np.full(100, 0.7), np.full(199, 0.9)]
+    correct = np.r_[np.zeros(100), np.ones(100), np.zeros(199)].astype(bool)
+    assert metrics.calibration_error(conf, correct) == pytest.approx(np.sqrt(100 / 399 * 0.25 + 100 / 399 * 0.09))
+    with pytest.raises(ValueError, match="p must be"):
+        metrics.calibration_error(conf, correct, p="3")
 
 
 def test_aurra_by_hand():
@@ -48,28 +64,88 @@ def test_aurra_by_hand():
     assert metrics.aurra(np.array([0.9, 0.5, 0.7]), np.array([1, 1, 0])) == pytest.approx((1 + 0.5 + 2 / 3) / 3)
 
 
-def test_average_precision_and_weighted_map_by_hand():
-    scores = np.array([0.9, 0.8, 0.7, 0.6])
-    # positives at ranks 1 and 3: AP = (1/1 + 2/3) / 2
-    assert metrics.average_precision(scores, np.array([1, 0, 1, 0])) == pytest.approx((1 + 2 / 3) / 2)
-    s = np.array([[0.9, 0.1], [0.8, 0.7], [0.7, 0.2], [0.6, 0.9]])
-    t = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
-    ap0, ap1 = (1 + 2 / 3) / 2, (1 + 1) / 2  # class 1: positives ranked 1st and 2nd
-    # weights: each class has 2 of the 4 positive labels
-    assert metrics.weighted_map(s, t) == pytest.approx(0.5 * ap0 + 0.5 * ap1)
-    t2 = np.array([[1, 0], [1, 1], [1, 0], [0, 0]])  # class 0: 3 positives, class 1: 1 positive
-    ap0b = (1 + 1 + 1) / 3
-    ap1b = 1 / 2  # its positive (score .7) ranks 2nd
-    assert metrics.weighted_map(s, t2) == pytest.approx(0.75 * ap0b + 0.25 * ap1b)
+def _released_dfr_metric(scores: np.ndarray, targets: np.ndarray) -> float:
+    """validate.py's computation, written out with scikit-learn (the library the release calls)."""
+    import warnings
+
+    from sklearn import metrics as skm
+
+    areas = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a class without positives warns (and gets weight 0 below)
+        for k in range(targets.shape[1]):
+            precision, recall, _ = skm.precision_recall_curve(targets[:, k], scores[:, k])
+            areas.append(skm.auc(recall, precision))
+        weights = targets.sum(0) / targets.sum()
+        return float(np.nan_to_num(np.array(areas) * weights).sum())
 
 
-def test_weighted_map_matches_scikit_learn():
-    from sklearn.metrics import average_precision_score
-
+def _cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(0)
     t = rng.random((60, 5)) < 0.3
-    s = np.round(rng.random((60, 5)) + t * 0.3, 1)  # rounded: many ties
-    assert metrics.weighted_map(s, t) == pytest.approx(average_precision_score(t, s, average="weighted"))
+    t[0] = True  # every class has a positive
+    eye = np.eye(6, 4, dtype=bool)[:4]  # one positive per class
+    worst_t = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 0], [0, 0]], dtype=bool)
+    worst_s = np.array([[0.1, 0.9], [0.2, 0.8], [0.9, 0.1], [0.8, 0.2], [0.7, 0.5], [0.6, 0.6]])
+    no_pos_t = t.copy()
+    no_pos_t[:, 2] = False
+    return {
+        "continuous": (rng.random((60, 5)) + t * 0.3, t),
+        "ties": (np.round(rng.random((60, 5)) + t * 0.3, 1), t),
+        "binary scores": ((rng.random((60, 5)) < 0.5) | (t & (rng.random((60, 5)) < 0.6)), t),
+        "one positive per class": (rng.random((4, 4)), eye),
+        "class without positives": (rng.random((60, 5)), no_pos_t),
+        "perfect": (t + 0.1 * rng.random((60, 5)), t),
+        "worst": (worst_s, worst_t),
+        "all tied": (np.full((8, 3), 0.5), np.array([[1, 0, 1]] * 3 + [[0, 1, 0]] * 5, dtype=bool)),
+        "every sample positive": (rng.random((5, 2)), np.array([[1, 0], [1, 1], [1, 0], [1, 1], [1, 0]], dtype=bool)),
+        "imbalanced": (rng.random((40, 3)), np.c_[rng.random(40) < 0.8, rng.random(40) < 0.1, rng.random(40) < 0.4]),
+        "float32 saturated": (1 / (1 + np.exp(-np.float32(rng.normal(0, 30, (50, 4))))),
+                              rng.random((50, 4)) < 0.4),
+    }
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_dfr_weighted_pr_auc_is_the_released_metric(case):
+    scores, targets = _cases()[case]
+    assert targets.sum(0).max() > 0
+    got = metrics.dfr_weighted_pr_auc(scores, targets)
+    assert not np.isnan(got)
+    assert got == pytest.approx(_released_dfr_metric(scores.astype(np.float64), targets.astype(int)), abs=1e-12)
+
+
+def test_pr_auc_by_hand():
+    # positives ranked 1st and 3rd of 4: curve (0,1) (.5,1) (.5,.5) (1,2/3) (1,.5)
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    assert metrics.pr_auc(scores, np.array([1, 0, 1, 0])) == pytest.approx(0.5 + 0.5 * (0.5 + 2 / 3) / 2)
+    # step-wise AP differs: (1 + 2/3) / 2
+    assert metrics.average_precision(scores, np.array([1, 0, 1, 0])) == pytest.approx((1 + 2 / 3) / 2)
+    # worst ranking, one positive last of 4: (0,1) (0,0) .. (1,1/4) -> 1/8 (AP would be 1/4)
+    assert metrics.pr_auc(scores, np.array([0, 0, 0, 1])) == pytest.approx(0.125)
+    assert metrics.pr_auc(scores, np.array([1, 1, 0, 0])) == 1.0
+    assert np.isnan(metrics.pr_auc(scores, np.zeros(4)))
+
+
+def test_dfr_weighted_pr_auc_weights_by_positive_labels_by_hand():
+    s = np.array([[0.9, 0.1], [0.8, 0.7], [0.7, 0.2], [0.6, 0.9]])
+    t = np.array([[1, 1], [1, 0], [1, 0], [0, 0]])  # class 0: 3 positives, class 1: 1 positive (ranked last)
+    # class 0: ranks 1-3 -> 1; class 1: (0,1) (0,0) (0,0) (0,0) (1,1/4) -> 1/8
+    assert metrics.dfr_weighted_pr_auc(s, t) == pytest.approx(0.75 * 1 + 0.25 / 8)
+    t_extra = np.c_[t, np.zeros(4)]  # a class without positives: weight 0, no NaN
+    assert metrics.dfr_weighted_pr_auc(np.c_[s, np.ones(4)], t_extra) == pytest.approx(0.75 + 0.25 / 8)
+    assert metrics.dfr_weighted_pr_auc(s, np.zeros((4, 2))) == 0.0  # the release's nan_to_num gives 0
+    assert np.isnan(metrics.dfr_weighted_pr_auc(np.zeros((0, 2)), np.zeros((0, 2))))
+    with pytest.raises(ValueError, match="same"):
+        metrics.dfr_weighted_pr_auc(s, t[:, :1])
+
+
+def test_weighted_average_precision_is_scikit_learns_step_wise_ap():
+    from sklearn.metrics import average_precision_score
+
+    for case, (scores, targets) in _cases().items():
+        keep = targets.sum(0) > 0
+        want = average_precision_score(targets[:, keep], scores[:, keep], average="weighted")
+        assert metrics.weighted_average_precision(scores, targets) == pytest.approx(want), case
 
 
 def test_mce_normalised_by_alexnet():

@@ -45,3 +45,15 @@ def test_report_errors(tmp_path):
     with pytest.raises(ValueError, match="valid names"):
         build_table("cifar", [])
     assert "50\\%" in to_latex(["a", "b", "c", "d"], [["x", "y", "z", "50%"]], "t")
+
+
+def test_dfr_table_names_the_released_metric(tmp_path):
+    run = tmp_path / "dfr_run"
+    run.mkdir()
+    summary = {"dfr": {"metric": "dfr_weighted_pr_auc", "per_set": {"dfr:scale_1": 0.5, "dfr:zoom_in_2": 0.3},
+                       "iid": 0.8, "ood_average": 0.4, "n_ood_sets": 2}}
+    (run / "results.json").write_text(json.dumps({"label": "base", "model": "resnet50", "aug": "none", "sets": {},
+                                                  "summary": summary}))
+    header, rows = build_table("dfr", [json.loads((run / "results.json").read_text())])
+    assert header[-1] == "OOD average weighted PR-AUC" and "mAP" not in " ".join(header)
+    assert rows == [["base", "resnet50", "none", "50.0", "30.0", "40.0"]]

@@ -109,7 +109,7 @@ def test_augmix_jsd_and_dfr_bce_through_the_cli(cli, make_export, photos, tmp_pa
     cli("train", "--recipe", "tiny-dfr-cpu", "--train", dfr, "--val", dfr, "--set", "model=test_resnet",
         "--epochs", "1", "--batch-size", "6", "--out", "runs/dfr")
     res = cli("evaluate", "--checkpoint", "runs/dfr", "--sets", dfr, "--workers", "0", "--resize", "36", "--crop", "32")
-    assert "OOD average mAP" in res.output and "dfr:scale_1 [dfr, ood]" in res.output
+    assert "OOD average weighted PR-AUC" in res.output and "released DFR metric" in res.output and "dfr:scale_1 [dfr, ood]" in res.output
     result = cli("train", "--recipe", "tiny-cpu", "--train", photos, "--aug", "augmix", "--aug-opt", "augmix.severity=3",
                  "--set", "model=test_resnet", "--epochs", "1", "--batch-size", "8", "--out", "runs/augmix")
     assert "trained test_resnet (augmix)" in result.output

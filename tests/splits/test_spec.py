@@ -47,11 +47,24 @@ def test_presets_load_and_describe_the_papers():
     # an OOD set keeps every other training value
     assert svsf.ood[2].where == {"country": ("France",), "year": ("2019",), "camera": ("new",)}
     dfr = load_spec("dfr")
-    assert dfr.multi_label and dfr.train.where == {"scale": ("2",), "occlusion": ("2",), "viewpoint": ("2",),
-                                                   "zoom_in": ("1",)}
-    assert sorted(o.name for o in dfr.ood) == sorted(f"{a}_{v}" for a, vs in (
-        ("scale", (1, 3)), ("occlusion", (1, 3)), ("viewpoint", (1, 3)), ("zoom_in", (2, 3))) for v in vs)
-    assert dfr.disjoint_by == "pair_id"
+    assert dfr.multi_label and dfr.train.where == {"df2_split": ("train",), "scale": ("2",), "occlusion": ("2",),
+                                                   "viewpoint": ("2",), "zoom_in": ("1",)}
+    # the released eval.sh: the IID test and the 8 OOD sets of the validation split, nothing sampled or capped
+    released = {"iid_test": ("2", "2", "2", "1"), "scale_1": ("1", "2", "2", "1"), "scale_3": ("3", "2", "2", "1"),
+                "occlusion_1": ("2", "1", "2", "1"), "occlusion_3": ("2", "3", "2", "1"),
+                "viewpoint_1": ("2", "2", "1", "1"), "viewpoint_3": ("2", "2", "3", "1"),
+                "zoom_in_2": ("2", "2", "2", "2"), "zoom_in_3": ("2", "2", "2", "3")}
+    for name, concat in (("dfr", False), ("dfr-concat", True)):
+        preset = load_spec(name)
+        tests = [preset.iid_test, *preset.ood]
+        assert [t.name for t in tests] == list(released)
+        for t in tests:
+            s, o, v, z = released[t.name]
+            split = ("train", "validation") if concat else ("validation",)
+            assert dict(t.where) == {"df2_split": split, "scale": (s,), "occlusion": (o,), "viewpoint": (v,),
+                                     "zoom_in": (z,)}
+            assert t.size is None and t.fraction is None
+        assert preset.train == dfr.train and preset.disjoint_by == "none" and preset.separate_tests
     inr = load_spec("imagenet-r")
     assert inr.subsets == ["test"] and inr.layout == "class" and inr.labels_from == "reviewed"
 
@@ -69,7 +82,11 @@ def test_a_valid_spec_parses():
     ({"source__kind": "ftp"}, "source.kind 'ftp' is not one of"),
     ({"labels__from": "magic"}, "labels.from 'magic' is not valid"),
     ({"labels__from": "reviewed"}, "a metadata-table split takes labels from a column"),
-    ({"iid_test__fraction": 0.1}, "exactly one of size"),
+    ({"iid_test__fraction": 0.1}, "not both"),
+    ({"iid_test": {}}, "exactly one of size"),
+    ({"test": {"where": {"year": 2018}}, "ood": [{"name": "x", "change": {"year": 2017}}]},
+     "which [test] where already sets"),
+    ({"test": {"size": 3}}, "unknown key(s) size in [test]"),
     ({"iid_test": {"fraction": 1.5}}, "fraction must be a number between 0 and 1"),
     ({"iid_test": {"size": -3}}, "iid_test.size must be a positive integer"),
     ({"ood": [{"name": "x", "change": {"year": 2017, "country": "FR"}}]}, "must change exactly one attribute"),
@@ -90,7 +107,7 @@ def test_spec_errors_name_the_problem(change, message):
 
 
 def test_unknown_preset_lists_presets_and_bad_toml_is_reported(tmp_path):
-    with pytest.raises(CurateError, match="presets: dfr, generic, imagenet-r, mini-r, svsf"):
+    with pytest.raises(CurateError, match="presets: dfr, dfr-concat, generic, imagenet-r, mini-r, svsf"):
         load_spec("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text("name = [unclosed")
