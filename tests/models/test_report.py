@@ -25,7 +25,7 @@ def test_imagenet_r_table_plot_and_fit(tmp_path, cli):
     runs = [_results(tmp_path, "base", 0.10, 0.60, "none"), _results(tmp_path, "augmix_run", 0.12, 0.55, "augmix"),
             _results(tmp_path, "da", 0.14, 0.50, "deepaugment+augmix")]
     out = write_report("imagenet-r", runs, tmp_path / "rep")
-    assert "| base | resnet50 | none | 10.0 | 60.0 | 50.0 | 10.0 |" in out["markdown"]
+    assert "| base | resnet50 | none | ? | fp32 | 10.0 | 60.0 | 50.0 | 10.0 |" in out["markdown"]
     # three collinear points: OOD acc = 40, 45, 50 at IID acc 90, 88, 86 -> slope -2.5, no effective robustness
     assert out["fit"]["slope"] == pytest.approx(-2.5)
     assert all(abs(v) < 1e-9 for v in out["fit"]["effective_robustness"].values())
