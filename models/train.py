@@ -313,8 +313,9 @@ class _Loop:
 
 
 def gpu_decoding(recipe: Recipe, data: TrainData, accel: Accel) -> bool:
-    """Decode training JPEGs on the GPU when asked and no augmentation needs the PIL image."""
-    return accel.cuda and recipe.gpu_decode and not any(a.image_transform for a in data.augs)
+    """Decode training JPEGs on the GPU when asked, no augmentation needs the PIL image and the crop scale
+    stays within the image (the GPU path draws boxes with max_scale 1)."""
+    return accel.cuda and recipe.gpu_decode and recipe.max_scale == 1.0 and not any(a.image_transform for a in data.augs)
 
 
 def _loader(recipe: Recipe, data: TrainData, sampler: EpochSampler, per_rank: int, accel: Accel):
