@@ -189,3 +189,25 @@ def test_legacy_fields_and_merged_aug_options():
     r = load_recipe("dfr-stylized", {"aug_options": {"style-transfer": {"vgg": "v.pth"}}})
     assert r.aug_options["style-transfer"] == {"p": 0.5, "vgg": "v.pth"}
     assert load_recipe("dfr-speckle", {"aug": "augmix"}).aug_options == {}
+
+
+def test_evaluate_cli_with_weights_by_name_records_start_and_precision(seeded_torch_cache, cli, make_export,
+                                                                       tmp_path):
+    wnids = [r["wnid"] for r in _reference_table()[:4]]
+    rend = make_export("rend", {"test": 2}, keys=wnids, style="rendition")
+    out = tmp_path / "eval"
+    res = cli("evaluate", "--model", "resnet18", "--weights", "torchvision:IMAGENET1K_V1", "--sets", rend,
+              "--workers", "0", "--resize", "36", "--crop", "32", "--out", out, "--no-verify")
+    results = json.loads((out / "results.json").read_text())
+    assert results["start"] == "torchvision:resnet18.IMAGENET1K_V1" and results["precision"] == "fp32"
+    assert results["preprocessing"]["decode"] == "full"
+    assert {r["protocol"] for r in results["sets"].values()} == {"imagenet-r-200-of-1000"}
+    assert "| torchvision:resnet18.IMAGENET1K_V1 | fp32 |" in res.output
+
+
+def test_noise2net_with_augmix_trains(make_export, tmp_path):
+    photos = make_export("photos", {"train": 2})
+    recipe = load_recipe("tiny-cpu", {"model": "test_resnet", "aug": "noise2net+augmix", "epochs": 1,
+                                      "batch_size": 8})
+    last = train(recipe, load_train_data(recipe, [photos], None), tmp_path / "run", CPU)
+    assert np.isfinite(last["train_loss"]) and last["images"] == 8
