@@ -1,7 +1,7 @@
 """Evaluation throughput: ``curate evaluate``'s path against a plain torchvision loop, in the same run.
 
 Plain loop: ImageFolder + Resize/CenterCrop/ToTensor/Normalize, a default DataLoader (no workers),
-fp32, CPU JPEG decoding. Ours: models.evaluate.predict (CPU: DataLoader workers, DCT-scaled JPEG
+fp32, CPU JPEG decoding. Ours: models.evaluate.predict (CPU: parallel streams, full-resolution JPEG
 decoding, inference mode; GPU: JPEG decoding on the device, bf16 autocast, channels_last, optional
 torch.compile). CPU: small resolution (ResNet-18, 64 -> 56 px); GPU: ResNet-50 at 256 -> 224 px.
 

@@ -40,15 +40,16 @@ def aug_options(pairs: tuple[str, ...]) -> dict[str, dict]:
 
 
 @click.command()
-@click.option("--recipe", "recipe_name", required=True, help="Built-in recipe name (imagenet200, svsf, dfr, "
-              "tiny-cpu, tiny-dfr-cpu) or a .toml file.")
+@click.option("--recipe", "recipe_name", required=True, help="Built-in recipe name (curate recipes list; e.g. "
+              "deepaugment, augmix, dfr, tiny-cpu) or a .toml file.")
 @click.option("--train", "train_exports", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Frozen export to train on (repeat to concatenate; classes align by key).")
 @click.option("--val", type=click.Path(path_type=Path), help="Frozen export scored after every epoch.")
 @click.option("--aug", help="Augmentation(s), '+'-joined: none, speckle, random-erasing, augmix, "
               "style-transfer, noise2net, deepaugment-online (default: the recipe's).")
 @click.option("--aug-opt", multiple=True, metavar="METHOD.KEY=VALUE", help="An augmentation option.")
-@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Override a recipe field.")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Override a recipe field (e.g. "
+              "init=scratch, init=PATH, precision=bf16, decode=draft).")
 @click.option("--model", help="Architecture (default: the recipe's).")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int, help="Total batch size over all processes.")
@@ -97,11 +98,15 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
     last = run_train(recipe, data, run_dir, accel, dist, progress=True)
     finish_distributed()
     if dist.main:
+        from models.runs import CONFIG, read_json
+
+        start = read_json(Path(run_dir) / CONFIG).get("start", {})
         val_text = "".join(f", val {n}: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items() if k != "n")
                            for n, r in last.get("val", {}).items())
-        click.echo(f"trained {recipe.model} ({recipe.aug}) for {recipe.epochs} epochs on {len(data.dataset)} images "
-                   f"({len(data.classes)} classes): train loss {last.get('train_loss', float('nan')):.3f}{val_text}; "
-                   f"run folder {run_dir}")
+        click.echo(f"trained {recipe.model} ({recipe.aug}; start {start.get('init', recipe.init)}, head "
+                   f"{start.get('head', '?')}; {recipe.precision}) for {recipe.epochs} epochs on {len(data.dataset)} "
+                   f"images ({len(data.classes)} classes): train loss {last.get('train_loss', float('nan')):.3f}"
+                   f"{val_text}; run folder {run_dir}")
 
 
 @click.command()
@@ -109,25 +114,33 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
 @click.option("--sets", "sets_opt", multiple=True, metavar="EXPORT[:SUBSET]", help="Exports to evaluate on.")
 @click.option("--model", help="Architecture (resnet50, se-resnet50, any torchvision/timm name); "
               "checkpoints know their own.")
-@click.option("--weights", type=click.Path(path_type=Path), help="Local weights (torchvision/timm state dict or "
-              "a curate checkpoint).")
+@click.option("--weights", help="Local weights (torchvision/timm state dict or a curate checkpoint), or "
+              "library weights by name: torchvision:IMAGENET1K_V1, timm:TAG.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="A curate run folder (or checkpoint file).")
 @click.option("--iid", multiple=True, metavar="EXPORT[:SUBSET]", help="Sets that are in-distribution (default: "
               "subsets named val/iid/test_iid).")
 @click.option("--out", type=click.Path(path_type=Path), help="Where results.json goes (default: the run folder "
               "of --checkpoint, else eval-MODEL).")
-@click.option("--resize", default=256, show_default=True, help="Resize shorter side (not for ImageNet-C sets).")
-@click.option("--crop", default=224, show_default=True, help="Centre crop (not for ImageNet-C sets).")
+@click.option("--resize", type=int, help="Resize shorter side, not for ImageNet-C sets (default: the checkpoint's "
+              "recipe, else 256).")
+@click.option("--crop", type=int, help="Centre crop, not for ImageNet-C sets (default: the checkpoint's recipe, "
+              "else 224).")
+@click.option("--squash/--no-squash", default=None, help="Resize to RESIZE x RESIZE without keeping the aspect, no "
+              "crop (DFR's evaluation; default: the checkpoint's recipe).")
+@click.option("--decode", type=click.Choice(["full", "draft"]), default="full", show_default=True,
+              help="JPEG decoding: full resolution (the release), or Pillow's faster DCT draft (not the same pixels).")
 @click.option("--batch-size", default=256, show_default=True)
 @click.option("--workers", default=4, show_default=True, help="GPU: DataLoader workers. CPU: parallel "
               "decode+forward streams, at most one per core (0: one stream in this thread).")
 @click.option("--device", default="auto")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model (CUDA only).")
 @click.option("--no-channels-last", is_flag=True, help="Keep the contiguous memory layout.")
-@click.option("--fp32", is_flag=True, help="No bf16 autocast on the GPU (the reference evaluates in fp32).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="fp32 as the release evaluates; bf16 autocast on a GPU is faster.")
+@click.option("--fp32", is_flag=True, hidden=True, help="Same as --precision fp32 (the default).")
 @click.option("--no-verify", is_flag=True, help="Skip the SHA256SUMS check of the exports.")
-def evaluate(set_args, sets_opt, model, weights, checkpoint, iid, out, resize, crop, batch_size, workers, device,
-             use_compile, no_channels_last, fp32, no_verify) -> None:
+def evaluate(set_args, sets_opt, model, weights, checkpoint, iid, out, resize, crop, squash, decode, batch_size,
+             workers, device, use_compile, no_channels_last, precision, fp32, no_verify) -> None:
     """Score a model on frozen exports with the paper's protocols; print the table rows; write results.json.
 
     \b
@@ -146,7 +159,7 @@ def evaluate(set_args, sets_opt, model, weights, checkpoint, iid, out, resize, c
         raise CurateError("name the exports to evaluate on: --sets EXPORT [EXPORT...]")
     if checkpoint and weights:
         raise CurateError("give --weights or --checkpoint, not both")
-    source = resolve_checkpoint(checkpoint) if checkpoint else weights
+    source = resolve_checkpoint(checkpoint) if checkpoint else (weights and _weights_source(weights))
     if source is None:
         raise CurateError("give --weights PATH (torchvision/timm state dict) or --checkpoint RUN")
     try:
@@ -154,15 +167,27 @@ def evaluate(set_args, sets_opt, model, weights, checkpoint, iid, out, resize, c
     except ValueError as exc:
         raise CurateError(str(exc)) from exc
     out = out or (source.parent if checkpoint else Path(f"eval-{loaded.arch}"))
-    aug = ""
-    config_path = source.parent / "config.json"
-    if checkpoint and config_path.exists():
-        aug = read_json(config_path)["recipe"]["aug"]
-    accel = Accel(pick_device(device), amp=not fp32, channels_last=not no_channels_last, compile=use_compile)
+    recipe, start = {}, loaded.source if not checkpoint else ""
+    config_path = source.parent / "config.json" if checkpoint else None
+    if config_path is not None and config_path.exists():
+        config = read_json(config_path)
+        recipe, start = config["recipe"], config.get("start", {}).get("init", config["recipe"].get("init", ""))
+    resize = resize if resize is not None else recipe.get("eval_resize", 256)
+    crop = crop if crop is not None else recipe.get("eval_crop", 224)
+    squash = squash if squash is not None else recipe.get("eval_squash", False)
+    amp = precision == "bf16" and not fp32
+    accel = Accel(pick_device(device), amp=amp, channels_last=not no_channels_last, compile=use_compile)
     results = evaluate_sets(loaded, sets, accel, out, resize, crop, batch_size, workers, iid, not no_verify,
-                            aug=aug)
+                            aug=recipe.get("aug", ""), squash=squash, draft=decode == "draft", start=start)
     _print_results(results)
     click.echo(f"evaluated {loaded.arch} on {len(results['sets'])} set(s); results in {Path(out) / 'results.json'}")
+
+
+def _weights_source(weights: str):
+    """A local weights file as a Path; library weights by name (torchvision:..., timm:...) as they are."""
+    from models.registry import is_named_weights
+
+    return weights if is_named_weights(weights) else Path(weights)
 
 
 def _print_results(results: dict) -> None:

@@ -136,8 +136,8 @@ def collect_items(exports: Sequence[FrozenExport], subsets: Sequence[str] | None
 
 
 def load_rgb(source: "Path | Item", draft: int | None = None):
-    """Decode an image (a path or an Item) as RGB; ``draft`` lets the JPEG decoder scale down (DCT) to at
-    least that size."""
+    """Decode an image (a path or an Item) as RGB at full resolution; ``draft`` lets the JPEG decoder scale
+    down (DCT) to no less than that size on both sides (faster, but not the pixels a full decode gives)."""
     from PIL import Image
 
     img = source.open() if isinstance(source, Item) else Image.open(source)
@@ -155,9 +155,11 @@ class ExportDataset:
     """A map-style dataset: ``ds[i]`` is (views, target, i); views is a tuple of tensors (uint8 or float)."""
 
     def __init__(self, items: Sequence[Item], n_classes: int, transform: Callable[[Any, np.random.Generator], Any],
-                 multi_label: bool = False, seed: int = 0, draft: int | None = None, with_targets: bool = True):
+                 multi_label: bool = False, seed: int = 0, draft: int | None = None, with_targets: bool = True,
+                 lazy: bool = False):
+        """``lazy``: hand the transform the opened, undecoded image (it decodes, e.g. with a crop-aware draft)."""
         self.items, self.n_classes, self.transform = list(items), n_classes, transform
-        self.with_targets = with_targets
+        self.with_targets, self.lazy = with_targets, lazy
         self.multi_label, self.seed, self.draft = multi_label, seed, draft
 
     def __len__(self) -> int:
@@ -177,7 +179,7 @@ class ExportDataset:
 
     def __getitem__(self, key: int):
         epoch, i = divmod(key, len(self.items))  # EpochSampler encodes the epoch (persistent workers)
-        img = load_rgb(self.items[i], self.draft)
+        img = self.items[i].open() if self.lazy else load_rgb(self.items[i], self.draft)
         views = self.transform(img, sample_rng(self.seed, epoch, i))
         return tuple(to_tensor(v) for v in (views if isinstance(views, tuple) else (views,))), self.target(i), i
 

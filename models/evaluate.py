@@ -1,8 +1,9 @@
 """Evaluation on frozen exports with the paper's protocols.
 
-* ImageNet-R: a 1000-way model is scored on the 200 ImageNet-R logits only (class table from the
-  taxonomy's package data, read as a data file); a native 200-way model (or one of our checkpoints)
-  on its own outputs. IID sets ("ImageNet-200") use the same masked logits; the gap is OOD - IID error.
+* ImageNet-R: every model with a 1000-way head (torchvision/timm weights and our own 1000-way
+  checkpoints alike) is scored on the 200 ImageNet-R logits only when the test set's class table is
+  ImageNet-R's (class table from the taxonomy's package data); a 200-way model on its own outputs. IID
+  sets ("ImageNet-200") use the same masked logits; the gap is OOD - IID error.
 * SVSF / any single-label set: top-1 error. DFR (multi-label): the released metric, per-class trapezoidal
   PR-AUC weighted by each class's share of positive labels (``dfr_weighted_pr_auc``), per set and averaged
   over the OOD sets; step-wise weighted average precision is reported beside it under its own name.
@@ -62,12 +63,15 @@ class Head:
 
 def head_for(export_classes: Sequence[Any], n_outputs: int, model_classes: Sequence[dict] | None) -> Head:
     keys = [c.key for c in sorted(export_classes, key=lambda c: c.index)]
-    if model_classes:
-        position = {c["key"]: i for i, c in enumerate(model_classes)}
-        return Head(list(range(n_outputs)), position, "model-classes")
     table = imagenet_r_table()
     wnids = {r["wnid"]: i for i, r in enumerate(table)}
-    if n_outputs == 1000 and keys and all(k in wnids for k in keys):
+    imagenet_r = n_outputs == 1000 and bool(keys) and all(k in wnids for k in keys)
+    if model_classes:
+        position = {c["key"]: i for i, c in enumerate(model_classes)}
+        if imagenet_r and all(r["wnid"] in position for r in table):  # our 1000-way checkpoint: the same mask
+            return Head([position[r["wnid"]] for r in table], wnids, "imagenet-r-200-of-1000")
+        return Head(list(range(n_outputs)), position, "model-classes")
+    if imagenet_r:
         return Head([int(r["imagenet_index"]) for r in table], wnids, "imagenet-r-200-of-1000")
     if n_outputs == len(keys):
         return Head(list(range(n_outputs)), {k: i for i, k in enumerate(keys)}, "native")
@@ -80,14 +84,17 @@ def head_for(export_classes: Sequence[Any], n_outputs: int, model_classes: Seque
 
 
 def predict(model: Any, items: Sequence[Item], accel: Accel, resize: int, crop: int, batch_size: int,
-            workers: int, keep: Sequence[int], gpu_decode: bool | None = None) -> np.ndarray:
+            workers: int, keep: Sequence[int], gpu_decode: bool | None = None, squash: bool = False,
+            draft: bool = False) -> np.ndarray:
     """Logits (only the ``keep`` columns) for ``items`` in order; GPU path decodes JPEGs on the device, CPU
-    path runs ``workers`` parallel decode -> forward streams (see ``predict_cpu``)."""
+    path runs ``workers`` parallel decode -> forward streams (see ``predict_cpu``). JPEGs decode at full
+    resolution unless ``draft`` (Pillow's DCT scaling, never below the resize target)."""
     import torch
 
-    gpu_decode = accel.cuda if gpu_decode is None else gpu_decode
+    gpu_decode = (accel.cuda and not squash) if gpu_decode is None else gpu_decode
+    transform = EvalTransform(resize, crop, squash)
     if not accel.cuda and not gpu_decode:
-        ds = ExportDataset(items, 1, EvalTransform(resize, crop), draft=resize or None, with_targets=False)
+        ds = ExportDataset(items, 1, transform, draft=(resize or None) if draft else None, with_targets=False)
         return predict_cpu(model, ds, accel, batch_size, cpu_streams(workers), keep)
     n = len(items)
     sampler = EpochSampler(n, shuffle=False)
@@ -97,7 +104,7 @@ def predict(model: Any, items: Sequence[Item], accel: Accel, resize: int, crop: 
                                              collate_fn=collate_bytes, pin_memory=False,
                                              prefetch_factor=4 if workers else None)
     else:
-        ds = ExportDataset(items, 1, EvalTransform(resize, crop), draft=resize or None, with_targets=False)
+        ds = ExportDataset(items, 1, transform, draft=(resize or None) if draft else None, with_targets=False)
         loader = make_loader(ds, batch_size, sampler, workers, pin=accel.cuda)
     keep_t = torch.tensor(list(keep), device=accel.device)
     out = np.zeros((n, len(keep)), dtype=np.float32)
@@ -214,7 +221,8 @@ def set_groups(export: FrozenExport, subsets: Sequence[str] | None) -> list[tupl
 
 def evaluate_export(model: Any, export: FrozenExport, model_classes: Sequence[dict] | None, accel: Accel,
                     resize: int, crop: int, batch_size: int = 256, workers: int = 4,
-                    subsets: Sequence[str] | None = None, n_outputs: int | None = None) -> dict[str, dict]:
+                    subsets: Sequence[str] | None = None, n_outputs: int | None = None, squash: bool = False,
+                    draft: bool = False) -> dict[str, dict]:
     """Score every set of ``export``; returns {set name: metrics} with kind, subset and protocol."""
     if n_outputs is None:
         n_outputs = len(model_classes) if model_classes else _outputs(model)
@@ -234,9 +242,10 @@ def evaluate_export(model: Any, export: FrozenExport, model_classes: Sequence[di
             raise CurateError(f"{export.root}: the model has no output for class(es) {unknown[:5]}; evaluate a "
                               "model trained on these classes")
         logits = predict(model, items, accel, 0 if stored else resize, 0 if stored else crop, batch_size, workers,
-                         head.keep)
+                         head.keep, squash=squash and not stored, draft=draft)
         res = score(logits, items, head, keys, export.multi_label)
-        res.update(kind=kind, export=name, path=str(Path(export.root).resolve()), subsets=subs, protocol=head.protocol)
+        res.update(kind=kind, export=name, path=str(Path(export.root).resolve()), subsets=subs, protocol=head.protocol,
+                   classes=len(keys), outputs=n_outputs)
         if pair is not None and pair[0]:
             res.update(corruption=pair[0], severity=int(pair[1]))
         results[f"{name}:{suffix}"] = res
@@ -291,9 +300,27 @@ def summarise(sets: dict[str, dict], iid: Sequence[str] = ()) -> dict:
                  if r["kind"] == "imagenet-c" and "corruption" in r}
     if corrupted:
         ce = metrics.corruption_errors(corrupted)
+        c_sets = [r for r in sets.values() if r["kind"] == "imagenet-c" and "corruption" in r]
         summary["imagenet-c"] = {"ce": ce, "mCE": metrics.mce(ce), "n_corruptions": len(ce),
-                                 "mean_error": float(np.mean(list(corrupted.values()))), "clean_error": iid_err}
+                                 "mean_error": float(np.mean(list(corrupted.values()))), "clean_error": iid_err,
+                                 **imagenet_c_comparability(corrupted, c_sets)}
     return summary
+
+
+def imagenet_c_comparability(corrupted: dict[tuple[str, int], float], c_sets: Sequence[dict]) -> dict:
+    """Is this mCE the paper's? Only on ImageNet-C itself: the 1000-class validation set under all 15
+    corruptions x 5 severities, scored by a 1000-way model, divided by the AlexNet errors."""
+    reasons = []
+    missing = [(c, s) for c in metrics.CORRUPTIONS for s in range(1, 6) if (c, s) not in corrupted]
+    if missing:
+        reasons.append(f"{len(missing)} of the 75 corruption x severity sets are missing (e.g. {missing[0][0]} "
+                       f"{missing[0][1]})")
+    n_classes = sorted({r.get("classes") for r in c_sets}, key=str)
+    if n_classes != [1000]:
+        reasons.append(f"the corrupted sets hold {'/'.join(map(str, n_classes))} classes, not ImageNet's 1000")
+    if any(r.get("outputs") not in (None, 1000) for r in c_sets):
+        reasons.append("the model is not 1000-way")
+    return {"comparable": not reasons, "not_comparable_because": "; ".join(reasons)}
 
 
 def parse_set(spec: str) -> tuple[Path, list[str] | None]:
@@ -304,7 +331,8 @@ def parse_set(spec: str) -> tuple[Path, list[str] | None]:
 
 def evaluate_sets(loaded: Any, sets: Sequence[str], accel: Accel, out: Path, resize: int = 256, crop: int = 224,
                   batch_size: int = 256, workers: int = 4, iid: Sequence[str] = (), check: bool = True,
-                  label: str | None = None, aug: str = "", progress: Any = None) -> dict:
+                  label: str | None = None, aug: str = "", progress: Any = None, squash: bool = False,
+                  draft: bool = False, start: str = "") -> dict:
     """Evaluate a loaded model (``models.registry.LoadedModel``) on every set; merge into
     ``out/results.json`` (self-describing) and return it."""
     from models.accel import prepare_model
@@ -322,14 +350,16 @@ def evaluate_sets(loaded: Any, sets: Sequence[str], accel: Accel, out: Path, res
         exports.append({"path": str(root.resolve()), "name": export.info.get("name", root.name),
                         "manifest_sha256": export.manifest_sha256()})
         all_sets.update(evaluate_export(model, export, loaded.classes, accel, resize, crop, batch_size, workers,
-                                        subsets, loaded.num_classes))
+                                        subsets, loaded.num_classes, squash, draft))
         if progress:
             progress(spec)
     summary = summarise(all_sets, iid)
     results = {"label": label or Path(out).name, "model": loaded.arch, "weights": loaded.source,
                "aug": aug or previous.get("aug", ""), "num_classes": loaded.num_classes, "sets": all_sets,
                "summary": summary, "exports": previous.get("exports", []) + exports, "code_revision": code_revision(),
-               "preprocessing": {"resize": resize, "crop": crop, "imagenet_c": "stored size"},
-               "device": str(accel.device), "amp": accel.cuda and accel.amp}
+               "preprocessing": {"resize": resize, "crop": crop, "squash": squash, "decode": "draft" if draft else "full",
+                                 "imagenet_c": "stored size"},
+               "device": str(accel.device), "amp": accel.cuda and accel.amp,
+               "precision": "bf16" if accel.cuda and accel.amp else "fp32", "start": start or previous.get("start", "")}
     write_json(path, results)
     return results

@@ -1,12 +1,17 @@
 """Model factory: torchvision ResNets, SE/CBAM ResNet-50 through timm's ``attn_layer``, and any other
-torchvision or timm architecture by name. Weights load only from local files; nothing is downloaded."""
+torchvision or timm architecture by name.
+
+Weights come from a local file, or by name through torchvision's or timm's own loaders and caches
+(``torchvision:IMAGENET1K_V1``, ``timm:goog_in21k``): a file already in the cache (``$TORCH_HOME/hub/
+checkpoints``, the HuggingFace cache) is used as it is; otherwise those libraries download it, which
+works only where the machine is online."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from curation.errors import CurateError
 
@@ -103,10 +108,117 @@ class LoadedModel:
     source: str
 
 
+PRETRAINED_KINDS = ("torchvision", "timm")
+
+
+def is_named_weights(spec: Path | str | None) -> bool:
+    """Does ``spec`` name library weights (``torchvision:WEIGHTS``, ``timm:TAG``) rather than a file?"""
+    return spec is not None and str(spec).partition(":")[0] in PRETRAINED_KINDS and ":" in str(spec)
+
+
+def torchvision_cache_file(arch: str, tag: str) -> Path:
+    """Where torchvision keeps (or will download) the ``arch`` weights ``tag``."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(_torchvision_weights(arch, tag).url).name
+
+
+def _torchvision_weights(arch: str, tag: str):
+    import torchvision
+
+    try:
+        return torchvision.models.get_model_weights(arch)[tag]
+    except (KeyError, ValueError) as exc:
+        raise CurateError(f"torchvision has no weights {tag!r} for {arch!r}; see "
+                          "torchvision.models.get_model_weights(ARCH) for the names (e.g. IMAGENET1K_V1)") from exc
+
+
+def load_named(arch: str, spec: str) -> LoadedModel:
+    """A model with library weights: ``torchvision:IMAGENET1K_V1`` through torchvision's ``get_model``,
+    ``timm:TAG`` through ``timm.create_model(ARCH.TAG, pretrained=True)``."""
+    kind, _, tag = str(spec).partition(":")
+    if kind == "torchvision":
+        import torchvision
+
+        weights = _torchvision_weights(arch, tag)
+        cached = torchvision_cache_file(arch, tag)
+        try:
+            model = torchvision.models.get_model(arch, weights=weights)
+        except Exception as exc:  # noqa: BLE001 - offline download, or a damaged cache file
+            raise CurateError(f"could not load {spec} for {arch}: {exc}. Offline machines need the file at "
+                              f"{cached} (copy it from {weights.url}), or give a local file instead") from exc
+        log.info("loaded %s weights %s from %s", arch, tag, cached)
+    else:
+        import timm
+
+        try:
+            model = timm.create_model(f"{arch}.{tag}", pretrained=True)
+        except Exception as exc:  # noqa: BLE001 - unknown tag, offline HuggingFace hub
+            raise CurateError(f"could not load {spec} for {arch} through timm: {exc}. Check the tag with "
+                              f"timm.list_pretrained('{arch}*'); offline machines need the weights in the "
+                              "HuggingFace cache, or give a local file instead") from exc
+    n = classifier_outputs(dict(model.state_dict())) or 0
+    return LoadedModel(model, arch, n, None, f"{kind}:{arch}.{tag}")
+
+
+def classifier(model: Any) -> Any:
+    """The classification layer: timm's ``get_classifier()`` or a torchvision ``fc``."""
+    if hasattr(model, "get_classifier"):
+        return model.get_classifier()
+    return getattr(model, "fc", None)
+
+
+def adapt_head(model: Any, classes: Sequence[Any], source_classes: Sequence[dict] | None = None) -> str:
+    """Fit a pretrained model's classifier to ``classes`` (objects with ``key`` and ``logit_index``).
+
+    Rows of the pretrained head are kept where each class says which one it is (a curate checkpoint's
+    class keys, else every class's ``logit_index``), re-ordered and sub-set as needed; otherwise the
+    head is replaced by a freshly initialised one. Returns 'kept' or 'new'."""
+    import torch
+
+    head = classifier(model)
+    if source_classes:
+        position = {c["key"]: i for i, c in enumerate(source_classes)}
+        rows = [position.get(c.key) for c in classes]
+    else:
+        rows = [c.logit_index for c in classes]
+    out = getattr(head, "out_features", getattr(head, "out_channels", 0))
+    if head is None or not rows or any(r is None or not 0 <= r < out for r in rows):
+        reset_classifier(model, len(classes))
+        return "new"
+    if rows == list(range(out)):
+        return "kept"
+    weight, bias = head.weight.detach().clone(), None if head.bias is None else head.bias.detach().clone()
+    reset_classifier(model, len(classes))
+    new = classifier(model)
+    with torch.no_grad():
+        new.weight.copy_(weight[rows].view_as(new.weight))
+        if bias is not None and new.bias is not None:
+            new.bias.copy_(bias[rows])
+    return "kept"
+
+
+def reset_classifier(model: Any, n: int) -> None:
+    """Give a model a fresh head for ``n`` classes (timm ``reset_classifier`` or a torchvision ``fc``)."""
+    import torch
+
+    if hasattr(model, "reset_classifier"):
+        model.reset_classifier(n)
+    elif isinstance(getattr(model, "fc", None), torch.nn.Linear):
+        model.fc = torch.nn.Linear(model.fc.in_features, n)
+    else:
+        raise CurateError(f"cannot replace the classifier of {type(model).__name__}; use a model with a .fc head")
+
+
 def load_model(arch: str | None, weights: Path | str | None = None, num_classes: int | None = None) -> LoadedModel:
-    """Build ``arch`` and load ``weights`` (torchvision/timm state dict or a curate checkpoint).
+    """Build ``arch`` and load ``weights``: a torchvision/timm state dict file, a curate checkpoint, or
+    library weights by name (``torchvision:WEIGHTS``, ``timm:TAG``).
 
     Our checkpoints carry their architecture and classes; foreign weights give the class count."""
+    if is_named_weights(weights):
+        if not arch:
+            raise CurateError(f"say which architecture {weights} is for with --model")
+        return load_named(arch, str(weights))
     if weights is None:
         if not arch or not num_classes:
             raise CurateError("give --weights PATH or --checkpoint RUN (a random model has nothing to evaluate)")

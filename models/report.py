@@ -42,38 +42,55 @@ def _short(name: str) -> str:
     return name.split(":", 1)[1] if ":" in name else name
 
 
+META = ["run", "model", "aug", "start", "precision"]
+
+
+def _meta(r: dict) -> list[str]:
+    """Run, model, augmentation, where the weights started (scratch, torchvision:..., a file) and the
+    evaluation precision: the settings a reader needs to tell whether a row is the paper's."""
+    return [r["label"], r.get("model", ""), r.get("aug", ""), str(r.get("start", "") or "?"),
+            r.get("precision") or ("bf16" if r.get("amp") else "fp32")]
+
+
+def comparability(s: dict) -> str:
+    """'yes' for ImageNet-C's own 1000-class 15 x 5 sets, else 'not comparable: WHY'."""
+    if s.get("comparable"):
+        return "yes"
+    return "not comparable: " + (s.get("not_comparable_because") or "not evaluated on ImageNet-C itself")
+
+
 def build_table(kind: str, results: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of one of the paper's tables; numbers in percent."""
     if kind not in TABLES:
         raise ValueError(f"unknown table {kind!r}; valid names: {', '.join(TABLES)}")
     if kind == "imagenet-r":
-        header = ["run", "model", "aug", "ImageNet-200 error", "ImageNet-R error", "gap", "ImageNet-R calib. RMS"]
+        header = META + ["ImageNet-200 error", "ImageNet-R error", "gap", "ImageNet-R calib. RMS"]
         rows = []
         for r in results:
             s = r.get("summary", {}).get("imagenet-r")
             if not s:
                 continue
             calib = [v["calibration_rms"] for v in r["sets"].values() if v["kind"] == "imagenet-r" and v["role"] == "ood"]
-            rows.append([r["label"], r.get("model", ""), r.get("aug", ""), _pct(s.get("iid_error")),
+            rows.append(_meta(r) + [_pct(s.get("iid_error")),
                          _pct(s["ood_error"]), _pct(s.get("gap")), _pct(float(np.mean(calib)) if calib else None)])
         return header, rows
     if kind == "svsf":
         key = "svsf" if any("svsf" in r.get("summary", {}) for r in results) else "classification"
         sets = sorted({n for r in results for n in r.get("summary", {}).get(key, {}).get("per_set", {})})
-        header = ["run", "model", "aug", "IID error"] + [_short(n) for n in sets] + ["mean OOD error"]
-        rows = [[r["label"], r.get("model", ""), r.get("aug", ""), _pct(s.get("iid_error"))]
+        header = META + ["IID error"] + [_short(n) for n in sets] + ["mean OOD error"]
+        rows = [_meta(r) + [_pct(s.get("iid_error"))]
                 + [_pct(s["per_set"].get(n)) for n in sets] + [_pct(s["ood_error"])]
                 for r in results if (s := r.get("summary", {}).get(key))]
         return header, rows
     if kind == "dfr":
         # the released DFR metric: weighted PR-AUC (summary["dfr"]["metric"] == "dfr_weighted_pr_auc")
         sets = sorted({n for r in results for n in r.get("summary", {}).get("dfr", {}).get("per_set", {})})
-        header = ["run", "model", "aug"] + [_short(n) for n in sets] + ["OOD average weighted PR-AUC"]
-        rows = [[r["label"], r.get("model", ""), r.get("aug", "")] + [_pct(s["per_set"].get(n)) for n in sets]
+        header = META + [_short(n) for n in sets] + ["OOD average weighted PR-AUC"]
+        rows = [_meta(r) + [_pct(s["per_set"].get(n)) for n in sets]
                 + [_pct(s.get("ood_average"))] for r in results if (s := r.get("summary", {}).get("dfr", {})).get("per_set")]
         return header, rows
-    header = ["run", "model", "aug", "clean error", "mCE"] + list(CORRUPTIONS)
-    rows = [[r["label"], r.get("model", ""), r.get("aug", ""), _pct(s.get("clean_error")), _num(s["mCE"])]
+    header = META + ["clean error", "mCE", "paper-comparable mCE"] + list(CORRUPTIONS)
+    rows = [_meta(r) + [_pct(s.get("clean_error")), _num(s["mCE"]), comparability(s)]
             + [_num(s["ce"].get(c)) for c in CORRUPTIONS] for r in results if (s := r.get("summary", {}).get("imagenet-c"))]
     return header, rows
 
@@ -100,7 +117,8 @@ def _tex(text: str) -> str:
 
 
 def to_latex(header: list[str], rows: list[list[str]], caption: str) -> str:
-    cols = "l" * 3 + "r" * (len(header) - 3)
+    lead = len(META) if header[:len(META)] == META else min(3, len(header))
+    cols = "l" * lead + "r" * (len(header) - lead)
     body = [" & ".join(_tex(h) for h in header) + r" \\", r"\midrule"]
     body += [" & ".join(_tex(c) for c in r) + r" \\" for r in rows]
     return "\n".join([r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{cols}}}", r"\toprule", *body,

@@ -76,6 +76,10 @@ def load_train_data(recipe: Recipe, train: Sequence[Path], val: Path | None, che
     """Open (and verify) the exports, align classes by key and build the training dataset."""
     exports = [open_export(p, check) for p in train]
     classes = aligned_classes(exports)
+    if recipe.num_classes and len(classes) != recipe.num_classes:
+        raise CurateError(f"recipe {recipe.name} trains a {recipe.num_classes}-way model (the release's protocol), "
+                          f"but the training exports hold {len(classes)} classes: give exports over all "
+                          f"{recipe.num_classes} classes, or --set num_classes=0 for a model over these classes only")
     multi = any(e.multi_label for e in exports) or recipe.loss == "bce"
     # each export's 'train' subset, or all of an export that has none (e.g. a generated augmentation set)
     items = [it for e in exports for it in collect_items([e], ["train"] if "train" in e.subsets() else None, classes)]
@@ -84,8 +88,8 @@ def load_train_data(recipe: Recipe, train: Sequence[Path], val: Path | None, che
     augs = build_augmentations(recipe.aug, recipe.aug_options)
     views = max(a.views for a in augs)
     transform = TrainTransform(recipe.image_size, [a.image_transform for a in augs if a.image_transform],
-                               views, (recipe.min_scale, 1.0))
-    dataset = ExportDataset(items, len(classes), transform, multi, recipe.seed, draft=recipe.image_size)
+                               views, (recipe.min_scale, recipe.max_scale), draft=recipe.decode == "draft")
+    dataset = ExportDataset(items, len(classes), transform, multi, recipe.seed, lazy=recipe.decode == "draft")
     manifests = [{"path": str(Path(e.root).resolve()), "name": e.info.get("name", e.root.name),
                   "manifest_sha256": e.manifest_sha256()} for e in exports]
     val_export = open_export(val, check) if val else None
@@ -100,17 +104,28 @@ def lr_factor(recipe: Recipe, step: int, total: int, steps_per_epoch: int) -> fl
         floor = recipe.final_lr / (recipe.lr * recipe.batch_size / 256)
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * step / max(total, 1)))
     if recipe.schedule == "step":
-        epoch = step // max(steps_per_epoch, 1)
-        return 0.1 ** ((epoch >= recipe.epochs // 3) + (epoch >= 2 * recipe.epochs // 3))
+        epoch, k = step // max(steps_per_epoch, 1), recipe.epochs // 3  # augmix imagenet.py adjust_learning_rate
+        return 0.1 ** ((epoch >= k) + (epoch >= 2 * k))
     return 1.0
 
 
-def make_optimizer(recipe: Recipe, params):
+def make_optimizer(recipe: Recipe, model):
+    """SGD or Adam; with ``head_lr`` the classifier is its own parameter group. Every group keeps its
+    ``base_lr`` (lr, times batch/256 where the recipe says so) for the schedule to scale."""
     import torch
 
+    from models.registry import classifier
+
+    head = classifier(model) if recipe.head_lr else None
+    head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+    groups = [{"params": [p for p in model.parameters() if id(p) not in head_ids], "base_lr": recipe.effective_lr}]
+    if head_ids:
+        groups.append({"params": list(head.parameters()), "base_lr": recipe.effective_head_lr})
+    for g in groups:
+        g["lr"] = g["base_lr"]
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+        return torch.optim.Adam(groups, lr=recipe.effective_lr, weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(groups, lr=recipe.effective_lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
                            weight_decay=recipe.weight_decay)
 
 
@@ -146,20 +161,23 @@ def _check_same_run(old: dict, config: dict, run_dir: Path) -> None:
                           "arguments or choose a new --out folder")
 
 
-def _build_model(recipe: Recipe, n_classes: int, accel: Accel, dist: Dist):
+def _build_model(recipe: Recipe, classes: Sequence[Any], accel: Accel, dist: Dist):
+    """The model (DDP-wrapped under torchrun) and where its weights came from."""
     import torch
 
-    from models.registry import create_model, load_model
+    from models.registry import adapt_head, create_model, load_model
 
-    if recipe.init_weights:
-        model = load_model(recipe.model, recipe.init_weights).model
-        reset_classifier(model, n_classes)
+    if recipe.init == "scratch":
+        model, start = create_model(recipe.model, len(classes)), {"init": "scratch", "head": "new"}
     else:
-        model = create_model(recipe.model, n_classes)
+        loaded = load_model(recipe.model, recipe.init)
+        model = loaded.model
+        start = {"init": recipe.init, "source": loaded.source, "head": adapt_head(model, classes, loaded.classes)}
+    log.info("model %s: %s", recipe.model, start)
     model = prepare_model(model, accel)
     if dist.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[accel.device.index] if accel.cuda else None)
-    return model
+    return model, start
 
 
 def _restore(ckpt: dict, model, optimizer, generator, accel: Accel) -> dict:
@@ -178,7 +196,8 @@ def _restore(ckpt: dict, model, optimizer, generator, accel: Accel) -> dict:
 def _run(recipe, data, run_dir, accel, dist, config, progress, stop_after_steps) -> dict:
     import torch
 
-    model = _build_model(recipe, len(data.classes), accel, dist)
+    model, start = _build_model(recipe, data.classes, accel, dist)
+    config["start"] = start
     per_rank = recipe.batch_size // dist.world
     if per_rank < 1:
         raise CurateError(f"batch_size {recipe.batch_size} is smaller than the {dist.world} processes")
@@ -186,7 +205,7 @@ def _run(recipe, data, run_dir, accel, dist, config, progress, stop_after_steps)
     steps_per_epoch = len(sampler) // per_rank
     if steps_per_epoch == 0:
         raise CurateError(f"{len(data.dataset)} training images are fewer than one batch of {recipe.batch_size}")
-    optimizer = make_optimizer(recipe, model.parameters())
+    optimizer = make_optimizer(recipe, _unwrap(model))
     generator = torch.Generator(device=accel.device).manual_seed(recipe.seed)
     state = {"epoch": 0, "step": 0, "history": []}
     ckpt = runs.load_checkpoint(run_dir)
@@ -242,9 +261,9 @@ class _Loop:
             sums += partial.to(sums.device)
         started = time.perf_counter()
         for step, batch in enumerate(loader, start=start_step):
+            factor = lr_factor(recipe, epoch * self.steps_per_epoch + step, total, self.steps_per_epoch)
             for group in self.optimizer.param_groups:
-                group["lr"] = recipe.lr * lr_factor(recipe, epoch * self.steps_per_epoch + step, total,
-                                                    self.steps_per_epoch)
+                group["lr"] = group["base_lr"] * factor
             loss = self.step(batch, sums)
             self.steps_done += 1
             if step % (20 if self.accel.cuda else 1) == 0 or step + 1 == self.steps_per_epoch:
@@ -294,8 +313,9 @@ class _Loop:
 
 
 def gpu_decoding(recipe: Recipe, data: TrainData, accel: Accel) -> bool:
-    """Decode training JPEGs on the GPU when asked and no augmentation needs the PIL image."""
-    return accel.cuda and recipe.gpu_decode and not any(a.image_transform for a in data.augs)
+    """Decode training JPEGs on the GPU when asked, no augmentation needs the PIL image and the crop scale
+    stays within the image (the GPU path draws boxes with max_scale 1)."""
+    return accel.cuda and recipe.gpu_decode and recipe.max_scale == 1.0 and not any(a.image_transform for a in data.augs)
 
 
 def _loader(recipe: Recipe, data: TrainData, sampler: EpochSampler, per_rank: int, accel: Accel):
@@ -321,19 +341,6 @@ def _views(batch, accel: Accel):
         datas, boxes, target, _ = batch
         return [decode_on_device(datas, boxes, accel.device)], target
     return batch[0], batch[1]
-
-
-def reset_classifier(model: Any, n: int) -> None:
-    """Give a pretrained model a fresh head for ``n`` classes (torchvision ``fc`` or timm ``reset_classifier``)."""
-    import torch
-
-    if hasattr(model, "reset_classifier"):
-        model.reset_classifier(n)
-    elif isinstance(getattr(model, "fc", None), torch.nn.Linear):
-        if model.fc.out_features != n:
-            model.fc = torch.nn.Linear(model.fc.in_features, n)
-    else:
-        raise CurateError(f"cannot replace the classifier of {type(model).__name__}; use a model with a .fc head")
 
 
 def _unwrap(model: Any) -> Any:
@@ -365,7 +372,8 @@ def _epoch_metrics(recipe, data, model, accel, dist, epoch, sums, optimizer, sta
 
         result = evaluate_export(_unwrap(model), data.val, [c.__dict__ for c in data.classes], accel,
                                  recipe.eval_resize, recipe.eval_crop, batch_size=recipe.batch_size,
-                                 workers=recipe.workers)
+                                 workers=recipe.workers, squash=recipe.eval_squash,
+                                 draft=recipe.decode == "draft")
         row["val"] = {name: {k: v for k, v in r.items() if k in ("error", "dfr_weighted_pr_auc", "n")}
                       for name, r in result.items()}
     return row

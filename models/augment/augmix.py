@@ -5,7 +5,8 @@ ops (1-3 when depth is -1) mixed with Dirichlet weights, then blended with the o
 Beta(alpha, alpha) weight. Brightness, contrast, color and sharpness are left out by default
 (they overlap ImageNet-C); ``all_ops=True`` adds them. Mixing is done in float [0, 1] space;
 since the weights sum to one this equals the reference's mixing after Normalize.
-Affine ops fill with grey 128 as in the maintainer's ImageNet code (``fill=0``: the repo's black).
+Affine ops fill with black by default, as google-research/augmix's ``augmentations.py`` (no fillcolor);
+``fill=128`` gives the grey of the maintainer's ImageNet code and of DeepFashion Remixed's AugMix.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _as_float(img: Any) -> np.ndarray:
 
 
 def augment_and_mix(img: Any, rng: np.random.Generator, severity: float = 1, width: int = 3, depth: int = -1,
-                    alpha: float = 1.0, ops: tuple[str, ...] = PAPER_OPS, fill: int = 128) -> np.ndarray:
+                    alpha: float = 1.0, ops: tuple[str, ...] = PAPER_OPS, fill: int = 0) -> np.ndarray:
     """One AugMix image as float HWC in [0, 1]."""
     ws = rng.dirichlet([alpha] * width).astype(np.float32)
     m = np.float32(rng.beta(alpha, alpha))
@@ -81,7 +82,7 @@ def augment_and_mix(img: Any, rng: np.random.Generator, severity: float = 1, wid
 
 
 def augmix(severity: float = 1, width: int = 3, depth: int = -1, alpha: float = 1.0, all_ops: bool = False,
-           jsd: bool = True, jsd_weight: float = 12.0, fill: int = 128) -> Augmentation:
+           jsd: bool = True, jsd_weight: float = 12.0, fill: int = 0) -> Augmentation:
     """AugMix; with ``jsd`` the loader returns (clean, augmix, augmix) and the loss adds
     ``jsd_weight`` times the Jensen-Shannon divergence."""
     if not 0 < severity <= 10:

@@ -25,7 +25,7 @@ def test_imagenet_r_table_plot_and_fit(tmp_path, cli):
     runs = [_results(tmp_path, "base", 0.10, 0.60, "none"), _results(tmp_path, "augmix_run", 0.12, 0.55, "augmix"),
             _results(tmp_path, "da", 0.14, 0.50, "deepaugment+augmix")]
     out = write_report("imagenet-r", runs, tmp_path / "rep")
-    assert "| base | resnet50 | none | 10.0 | 60.0 | 50.0 | 10.0 |" in out["markdown"]
+    assert "| base | resnet50 | none | ? | fp32 | 10.0 | 60.0 | 50.0 | 10.0 |" in out["markdown"]
     # three collinear points: OOD acc = 40, 45, 50 at IID acc 90, 88, 86 -> slope -2.5, no effective robustness
     assert out["fit"]["slope"] == pytest.approx(-2.5)
     assert all(abs(v) < 1e-9 for v in out["fit"]["effective_robustness"].values())
@@ -56,4 +56,4 @@ def test_dfr_table_names_the_released_metric(tmp_path):
                                                   "summary": summary}))
     header, rows = build_table("dfr", [json.loads((run / "results.json").read_text())])
     assert header[-1] == "OOD average weighted PR-AUC" and "mAP" not in " ".join(header)
-    assert rows == [["base", "resnet50", "none", "50.0", "30.0", "40.0"]]
+    assert rows == [["base", "resnet50", "none", "?", "fp32", "50.0", "30.0", "40.0"]]

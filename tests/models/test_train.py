@@ -112,9 +112,9 @@ def test_augmix_jsd_and_dfr_bce_through_the_cli(cli, make_export, photos, tmp_pa
     assert "OOD average weighted PR-AUC" in res.output and "released DFR metric" in res.output and "dfr:scale_1 [dfr, ood]" in res.output
     result = cli("train", "--recipe", "tiny-cpu", "--train", photos, "--aug", "augmix", "--aug-opt", "augmix.severity=3",
                  "--set", "model=test_resnet", "--epochs", "1", "--batch-size", "8", "--out", "runs/augmix")
-    assert "trained test_resnet (augmix)" in result.output
+    assert "trained test_resnet (augmix; start scratch, head new; fp32)" in result.output
     config = json.loads((tmp_path / "runs/augmix/config.json").read_text())
-    assert config["aug"] == [{"name": "augmix", "options": {"all_ops": False, "alpha": 1.0, "depth": -1, "fill": 128,
+    assert config["aug"] == [{"name": "augmix", "options": {"all_ops": False, "alpha": 1.0, "depth": -1, "fill": 0,
                                                            "jsd": True, "jsd_weight": 12.0, "severity": 3, "width": 3}}]
     rend = make_export("rend", {"test": 3}, style="rendition", seed=9)
     cli("corrupt", photos, "--out", "photos-c", "--subset", "val", "--corruptions", "gaussian_noise,contrast",
@@ -123,7 +123,10 @@ def test_augmix_jsd_and_dfr_bce_through_the_cli(cli, make_export, photos, tmp_pa
               f"{photos}:val", "--workers", "0", "--resize", "36", "--crop", "32").output
     assert "photos-c:gaussian_noise-5 [imagenet-c, ood]" in out and "mCE" in out
     report = cli("report", "runs/augmix", "runs/dfr", "--table", "imagenet-c", "--out", "reports").output
-    assert "| augmix | test_resnet | augmix |" in report
+    assert "| augmix | test_resnet | augmix | scratch | fp32 |" in report
+    # a 4-class set under 2 corruptions x 2 severities is not ImageNet-C: its mCE is marked, with the reasons
+    assert "not comparable: 71 of the 75 corruption x severity sets are missing" in report
+    assert "hold 4 classes, not ImageNet's 1000" in report and "the model is not 1000-way" in report
     assert all((tmp_path / "reports" / f"report-imagenet-c.{ext}").stat().st_size > 0 for ext in ("md", "csv", "tex", "png"))
 
 
