@@ -20,6 +20,8 @@ from splits.spec import DISJOINT_NONE, SplitSpec
 
 log = logging.getLogger(__name__)
 PROVENANCE = ("source", "source_id", "url", "owner", "owner_name", "license")
+# columns a metadata table may carry with curate's meaning (provenance, hashes); other RESERVED names are refused
+TABLE_INPUTS = {"sha256", "phash", "phash_mirror", "item", *PROVENANCE}
 RESERVED = {"key", "cls", "group", "src", "sha256", "ext", "image_id", "phash", "phash_mirror", "item",
             "path", "subset", "label", "labels", *PROVENANCE}
 FORMAT_EXT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
@@ -68,7 +70,8 @@ def table_frame(spec: SplitSpec, table: Path, classes: list[ClassEntry], images_
 
     raw = read_table(table)
     label_col = "category" if spec.source == "dfr" else spec.label_column
-    group_col = None if spec.disjoint_by in (*DISJOINT_NONE, "image") else spec.disjoint_by
+    group_col = _group_column(spec, raw.columns)
+    _refuse_clashes(raw.columns, {spec.image_column, label_col, group_col}, spec.attributes, table)
     needed = [spec.image_column, label_col, *spec.attributes] + ([group_col] if group_col else [])
     _require(raw, needed, f"metadata table {table}")
     dropped: Counter[str] = Counter()
@@ -103,6 +106,32 @@ def table_frame(spec: SplitSpec, table: Path, classes: list[ClassEntry], images_
     return frame.reset_index(drop=True), dict(dropped)
 
 
+def _group_column(spec: SplitSpec, columns) -> str | None:
+    """The disjointness column: ``groups.disjoint_by``, or ``groups.fallback`` when the table lacks it."""
+    group_col = spec.disjoint_by
+    if group_col not in columns and spec.disjoint_fallback is not None:
+        log.info("the table has no %r column: keeping %s apart instead", group_col, spec.disjoint_fallback)
+        group_col = spec.disjoint_fallback
+    return None if group_col in (*DISJOINT_NONE, "image") else group_col
+
+
+def _refuse_clashes(columns, used: set, attributes: list[str], table: Path) -> None:
+    """A user column named like one curate writes itself would overwrite it or vanish from the export.
+
+    Provenance columns (source, url, owner, license ...) are read as provenance; they cannot also be
+    split attributes, which are metadata columns of the manifest."""
+    as_attr = [a for a in attributes if a in RESERVED]
+    if as_attr:
+        raise CurateError(f"metadata table {table}: the spec splits on {', '.join(as_attr)}, a column curate "
+                          f"keeps as provenance or structure; copy it to a column of another name "
+                          f"(e.g. 'meta_{as_attr[0]}') and split on that")
+    clash = sorted(str(c) for c in columns if c in RESERVED and c not in TABLE_INPUTS and c not in used)
+    if clash:
+        raise CurateError(f"metadata table {table}: column(s) {', '.join(clash)} clash with the export's own "
+                          f"columns ({', '.join(sorted(RESERVED - TABLE_INPUTS))}); rename them, "
+                          f"e.g. {clash[0]!r} -> 'meta_{clash[0]}'")
+
+
 def _to_int64(series):
     import numpy as np
     import pandas as pd
@@ -131,6 +160,8 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
     reasons = refusal_reasons(session, frame["image_id"].tolist(), dict(zip(frame["image_id"], frame["license"])),
                               spec.licenses, spec.multi_label)
     refused = frame["image_id"].map(lambda i: reasons.get(i, ""))
+    if spec.include_rejected:
+        refused = refused.where(refused.str.startswith("license:"), "")
     for reason, count in refused[refused != ""].map(lambda r: r.split(":")[0]).value_counts().items():
         dropped[f"refused ({reason})"] += int(count)
     frame = frame[refused == ""]
@@ -138,9 +169,12 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
     for key in meta:
         frame[key] = [("" if (m or {}).get(key) is None else str((m or {}).get(key))) for m in frame["metadata"]]
     renditions = _renditions(session, frame["image_id"].tolist())
-    if renditions:
-        frame["rendition"] = frame["image_id"].map(renditions).fillna("")
+    if renditions:  # the query's rendition; an imported image keeps the one its import gave it
+        found = frame["image_id"].map(renditions).fillna("")
+        given = frame["rendition"] if "rendition" in frame.columns else ""
+        frame["rendition"] = found.where(found != "", given)
         meta = sorted(set(meta) | {"rendition"})
+    frame = _portable_provenance(frame)
     _require(frame, spec.attributes, "the database images' metadata")
     group_col = None if spec.disjoint_by in (*DISJOINT_NONE, "image") else spec.disjoint_by
     if group_col:
@@ -153,6 +187,30 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
     frame = frame.drop(columns=["metadata", "class_key", "format", "review_id"]).sort_values("key", kind="stable")
     frame.attrs.update(metadata_columns=meta)
     return frame.reset_index(drop=True), dict(dropped)
+
+
+def portable_provenance(source: str, source_id: str, url: str, metadata: dict | None) -> tuple[str, str, str]:
+    """(source, source_id, url) safe to publish: a folder import's id becomes its path relative to the
+    import root and its ``file://`` URL is dropped, so an export never carries the curator's file system."""
+    if source == "folder" or url.startswith("file:"):
+        return source, str((metadata or {}).get("relative_path", "")), ""
+    return source, source_id, url
+
+
+def original_name(source: str, source_id: str, metadata: dict | None) -> str:
+    """The file name an image had at its source (a folder import's file, a URL's last part), or ''."""
+    rel = str((metadata or {}).get("relative_path", "") or (source_id if source == "folder" else ""))
+    return rel.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _portable_provenance(frame):
+    import pandas as pd
+
+    if len(frame):
+        fixed = [portable_provenance(s, i, u, m) for s, i, u, m in zip(
+            frame["source"], frame["source_id"], frame["url"], frame["metadata"])]
+        frame[["source", "source_id", "url"]] = pd.DataFrame(fixed, index=frame.index)
+    return frame
 
 
 def _renditions(session, image_ids: list[int]) -> dict[int, str]:
