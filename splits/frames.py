@@ -102,7 +102,8 @@ def table_frame(spec: SplitSpec, table: Path, classes: list[ClassEntry], images_
     meta = [c for c in raw.columns if c not in (spec.image_column, label_col, group_col) and c not in RESERVED
             and c != "category_id"]
     frame.attrs.update(metadata_columns=[c for c in meta if c in frame.columns] + ([group_col] if group_col else []),
-                       images_root=str(root), table=str(Path(table).resolve()))
+                       images_root=str(root), table=str(Path(table).resolve()),
+                       grouped_by=_grouped_by(spec, group_col))
     return frame.reset_index(drop=True), dict(dropped)
 
 
@@ -113,6 +114,10 @@ def _group_column(spec: SplitSpec, columns) -> str | None:
         log.info("the table has no %r column: keeping %s apart instead", group_col, spec.disjoint_fallback)
         group_col = spec.disjoint_fallback
     return None if group_col in (*DISJOINT_NONE, "image") else group_col
+
+
+def _grouped_by(spec: SplitSpec, group_col: str | None) -> str:
+    return group_col or ("none" if spec.disjoint_by in DISJOINT_NONE else "image")
 
 
 def _refuse_clashes(columns, used: set, attributes: list[str], table: Path) -> None:
@@ -147,8 +152,7 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
     rows = _db_rows(session, spec)
     dropped: Counter[str] = Counter()
     if not rows:
-        raise CurateError(f"no image in the database carries a {spec.labels_from} label of class set "
-                          f"{spec.class_set!r}; import or review images first (curate import ... --label-from-folder)")
+        raise CurateError(_no_labels_message(session, spec))
     frame = pd.DataFrame(rows)
     # one provenance record per image, chosen the same way on every backend
     frame = frame.sort_values(["sha256", "source", "source_id", "review_id"], ascending=[True, True, True, False],
@@ -176,7 +180,7 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
         meta = sorted(set(meta) | {"rendition"})
     frame = _portable_provenance(frame)
     _require(frame, spec.attributes, "the database images' metadata")
-    group_col = None if spec.disjoint_by in (*DISJOINT_NONE, "image") else spec.disjoint_by
+    group_col = _group_column(spec, frame.columns)
     if group_col:
         _require(frame, [group_col], "the database images' metadata")
     frame = frame.assign(key=frame["sha256"], group=frame[group_col] if group_col else frame["sha256"],
@@ -185,7 +189,7 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
     for col in ("phash", "phash_mirror"):
         frame[col] = frame[col].astype("Int64")
     frame = frame.drop(columns=["metadata", "class_key", "format", "review_id"]).sort_values("key", kind="stable")
-    frame.attrs.update(metadata_columns=meta)
+    frame.attrs.update(metadata_columns=meta, grouped_by=_grouped_by(spec, group_col))
     return frame.reset_index(drop=True), dict(dropped)
 
 
@@ -201,6 +205,24 @@ def original_name(source: str, source_id: str, metadata: dict | None) -> str:
     """The file name an image had at its source (a folder import's file, a URL's last part), or ''."""
     rel = str((metadata or {}).get("relative_path", "") or (source_id if source == "folder" else ""))
     return rel.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _no_labels_message(session, spec: SplitSpec) -> str:
+    """Why a DB split found no labelled image, and the one thing to do about it."""
+    from sqlalchemy import func, select
+
+    from curation.db.models import ClassSet, ImageClass, SourceRecord
+
+    hinted = session.scalar(select(func.count(func.distinct(SourceRecord.image_id)))
+                            .join(ImageClass, ImageClass.id == SourceRecord.class_id)
+                            .join(ClassSet, ClassSet.id == ImageClass.class_set_id)
+                            .where(ClassSet.name == spec.class_set, SourceRecord.image_id.is_not(None))) or 0
+    if spec.labels_from == "reviewed" and hinted:
+        return (f"no image of class set {spec.class_set!r} has a review yet, but {hinted} carry the label their "
+                f"import gave them (folder names): build from those with  curate splits build {spec.name} "
+                "--labels-from source  (or set labels.from = \"source\" in your spec), or review them first")
+    return (f"no image in the database carries a {spec.labels_from} label of class set {spec.class_set!r}; "
+            f"import labelled folders first:  curate import DIR --class-set {spec.class_set} --label-from-folder")
 
 
 def _portable_provenance(frame):

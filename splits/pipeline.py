@@ -54,7 +54,7 @@ def build_spec(spec: SplitSpec, session=None, metadata: Path | None = None,
     meta = list(frame.attrs.get("metadata_columns", []))
     if spec.source == "dfr":
         meta = sorted(set(meta) | set(spec.attributes) | {"item"})
-    origin = {k: frame.attrs[k] for k in ("table", "images_root", "screening") if k in frame.attrs}
+    origin = {k: frame.attrs[k] for k in ("table", "images_root", "screening", "grouped_by") if k in frame.attrs}
     return result, classes, meta, origin
 
 

@@ -64,8 +64,15 @@ def test_shortfall_names_the_subset_and_the_gap(svsf_table_dir):
     with pytest.raises(CurateError, match=r"subset 'year_2017' needs 5000 images but only \d+ match .*short by"):
         build_spec(big, None, svsf_table_dir / "table.csv")
     too_big = dataclasses.replace(spec, train=dataclasses.replace(spec.train, size=100_000))
-    with pytest.raises(CurateError, match="subset 'iid_test' needs 100060 images"):
+    table = pd.read_csv(svsf_table_dir / "table.csv", dtype=str)
+    pool = int((table["country"].isin(["US", "Mexico", "Canada"]) & (table["year"] == "2019")
+                & (table["camera"] == "new")).sum())
+    with pytest.raises(CurateError) as caught:  # names both subsets and the train filter, not '(all)'
         build_spec(too_big, None, svsf_table_dir / "table.csv")
+    message = str(caught.value)
+    assert message.startswith(f"train (100000) + iid_test (60) need 100060 images but only {pool} match")
+    assert "country in ['US', 'Mexico', 'Canada'], year=2019, camera=new" in message and "(all)" not in message
+    assert f"short by {100060 - pool}" in message
 
 
 def test_bad_rows_are_counted_not_raised(svsf_table_dir):
