@@ -44,7 +44,8 @@ def _hash_with_progress(cli: CliContext, params, rehash: bool, workers: int | No
 @click.group(invoke_without_command=True)
 @click.option("--rerun", is_flag=True, help="Judge every image again (earlier decisions stay, marked not current).")
 @click.option("--rehash", is_flag=True, help="Decode and hash every image again (e.g. after raising the pixel cap).")
-@click.option("--threshold", type=int, help="pHash Hamming radius for duplicates and contamination [default: 10].")
+@click.option("--threshold", type=int,
+              help="pHash Hamming radius for duplicates and contamination [default: the last run's, else 10].")
 @click.option("--dhash-threshold", type=int, help="dHash radius a pHash match must also meet [default: 16].")
 @click.option("--max-mean-diff", type=float,
               help="Largest brightness difference (0-255) between copies [default: 10].")
@@ -73,12 +74,16 @@ def filter_cmd(ctx: click.Context, rerun: bool, rehash: bool, workers: int | Non
     if ctx.invoked_subcommand is not None:
         return
     from curation.db.session import session_scope
-    from curation.filters.params import load_params
+    from curation.filters.params import describe, last_used, load_params
     from curation.filters.pipeline import FilterSummary, judge_all
     from curation.parallel import default_workers
 
     cli: CliContext = ctx.find_object(CliContext)
-    params = load_params(cli.settings(), {**thresholds, "mirror": False if no_mirror else None})
+    overrides = {**thresholds, "mirror": False if no_mirror else None}
+    with session_scope(cli.engine()) as session:
+        previous = last_used(session)
+    params = load_params(cli.settings(), overrides, previous)
+    click.echo(describe(params, cli.settings(), overrides, previous))
     summary = FilterSummary()
     summary.hashed, summary.undecodable = _hash_with_progress(cli, params, rehash, workers, ray)
     with session_scope(cli.engine()) as session:
