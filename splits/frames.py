@@ -23,7 +23,7 @@ PROVENANCE = ("source", "source_id", "url", "owner", "owner_name", "license")
 # columns a metadata table may carry with curate's meaning (provenance, hashes); other RESERVED names are refused
 TABLE_INPUTS = {"sha256", "phash", "phash_mirror", "item", *PROVENANCE}
 RESERVED = {"key", "cls", "group", "src", "sha256", "ext", "image_id", "phash", "phash_mirror", "item",
-            "path", "subset", "label", "labels", *PROVENANCE}
+            "path", "subset", "label", "labels", "copies", *PROVENANCE}
 FORMAT_EXT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
 
 
