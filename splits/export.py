@@ -110,6 +110,8 @@ def _refuse(members, spec: SplitSpec, session) -> tuple[Any, Counter[str], Count
         why = members["license"].map(reasons)
         if session is not None and "sha256" in members.columns:
             why = why.where(why != "", _table_refusals(session, members["sha256"], spec))
+            copy = members["sha256"].duplicated() & ~members["key"].duplicated() & (members["sha256"] != "")
+            why = why.where(~copy | (why != ""), "filter: identical copy (the same bytes as another row)")
     if spec.include_rejected:
         override = why.str.startswith(("filter:", "review:"))
         for reason, count in why[override].value_counts().items():

@@ -55,6 +55,7 @@ def build_spec(spec: SplitSpec, session=None, metadata: Path | None = None,
     if spec.source == "dfr":
         meta = sorted(set(meta) | set(spec.attributes) | {"item"})
     origin = {k: frame.attrs[k] for k in ("table", "images_root", "screening", "grouped_by") if k in frame.attrs}
+    result.report.update({k: origin[k] for k in ("screening", "grouped_by") if k in origin})
     return result, classes, meta, origin
 
 

@@ -72,6 +72,9 @@ def screen_table(frame, session, multi_label: bool, include_rejected: bool) -> t
     frame = fill_digests(frame)
     reasons, unknown = refusals_by_digest(session, frame["sha256"], multi_label)
     why = frame["sha256"].map(lambda d: reasons.get(d, ""))
+    if "item" not in frame.columns:  # one row per image: a second row with the same bytes is a copy
+        copy = frame["sha256"].duplicated() & (frame["sha256"] != "")
+        why = why.where(~copy | (why != ""), "filter: identical copy (the same bytes as another row)")
     refused = why != ""
     counts = Counter(f"refused ({r.split(' (')[0]})" for r in why[refused])
     summary: dict[str, Any] = {"images": int(frame["key"].nunique()), "not_in_workspace": int(unknown),
