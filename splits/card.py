@@ -18,13 +18,14 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_TEXT = 200
 
 
-def md(text: Any, limit: int = MAX_TEXT) -> str:
-    """Untrusted text as inert Markdown: one line, capped, every special character escaped."""
+def md(text: Any, limit: int = MAX_TEXT, block: bool = False) -> str:
+    """Untrusted text as inert Markdown: one line, capped, every special character escaped; ``block``:
+    the text starts a line of its own, so a leading '#', '-' or '1.' is escaped too."""
     value = CONTROL.sub(" ", str(text)).strip()
     if len(value) > limit:
         value = value[:limit - 1] + "…"
     value = MD_SPECIAL.sub(r"\\\1", value)
-    return ORDERED.sub(r"\1\\\2", LINE_START.sub(r"\\\1", value))
+    return ORDERED.sub(r"\1\\\2", LINE_START.sub(r"\\\1", value)) if block else value
 
 
 def safe_url(url: str) -> str:
@@ -56,7 +57,7 @@ def render_card(info: Mapping[str, Any], classes: Sequence[ClassEntry], rows: Se
     ``header``: the YAML front matter (Hugging Face ``configs:``); ``labels_section``: how to map each
     loader's targets to a model's outputs."""
     subsets = sorted({r.subset for r in rows})
-    out = [header, f"# {md(info['name'])}\n\n", f"{md(info.get('description', ''), 2000)}\n" if info.get("description") else "",
+    out = [header, f"# {md(info['name'])}\n\n", f"{md(info.get('description', ''), 2000, block=True)}\n" if info.get("description") else "",
            "\n## About this export\n\n",
            _table(["field", "value"], [("split", md(info["split"])), ("format", info["format"]),
                                        ("class set", md(info["class_set"])), ("seed", info["seed"]),

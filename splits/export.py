@@ -145,11 +145,34 @@ def _folder(spec: SplitSpec, subset: str, label: str) -> str:
     return f"{subset}/{label}/"
 
 
+def _scope(spec: SplitSpec, fmt: str, subset: str, label: str) -> str:
+    """Where file names must differ: one folder (imagefolder), the export (csv), one subset (containers)."""
+    if fmt == "imagefolder":
+        return _folder(spec, subset, label)
+    return "images/" if fmt == "csv" else subset
+
+
+def _scoped_names(ordered, spec: SplitSpec, fmt: str) -> dict[tuple[str, str], str]:
+    """(scope, key) -> file name, unique within each scope (so ``goldfish/1.jpg`` and ``shark/1.jpg`` both keep
+    their names in their class folders)."""
+    first = [tuple(x for x in str(v).split("|") if x) for v in ordered["labels"].tolist()]
+    scopes = [_scope(spec, fmt, s, ls[0] if len(ls) == 1 else "") for s, ls in zip(ordered["subset"].tolist(), first)]
+    originals = (ordered["original_name"].fillna("").astype(str).tolist() if "original_name" in ordered
+                 else [""] * len(ordered))
+    grouped: dict[str, list[tuple[str, str, str]]] = {}
+    for scope, key, ext, original in zip(scopes, ordered["key"].tolist(), ordered["ext"].tolist(), originals):
+        grouped.setdefault(scope, []).append((key, ext, original))
+    out: dict[tuple[str, str], str] = {}
+    for scope, items in grouped.items():
+        keys, exts, names = zip(*items)
+        out.update({(scope, k): v for k, v in _file_names(keys, exts, spec.source == "db", names).items()})
+    return out
+
+
 def plan_rows(members, spec: SplitSpec, fmt: str) -> list[dict[str, Any]]:
     """One dict per member: its export path (or container#member) and file name, in manifest order."""
     ordered = members.sort_values(["subset", "key"], kind="stable")
-    originals = ordered["original_name"].fillna("").astype(str).tolist() if "original_name" in ordered else None
-    names = _file_names(ordered["key"].tolist(), ordered["ext"].tolist(), spec.source == "db", originals)
+    names = _scoped_names(ordered, spec, fmt)
     columns = list(ordered.columns)
     split: dict[Any, tuple[str, ...]] = {}  # labels text -> keys, parsed once per distinct value
     rows = []
@@ -158,8 +181,8 @@ def plan_rows(members, spec: SplitSpec, fmt: str) -> list[dict[str, Any]]:
         labels = split.get(rec["labels"])
         if labels is None:
             labels = split[rec["labels"]] = tuple(x for x in str(rec["labels"]).split("|") if x)
-        name = names[rec["key"]]
         label = labels[0] if len(labels) == 1 else ""
+        name = names[(_scope(spec, fmt, rec["subset"], label), rec["key"])]
         if fmt == "imagefolder":
             path = _folder(spec, rec["subset"], label) + name
         elif fmt == "csv":
@@ -204,7 +227,8 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
         card = render_card(info, classes, manifest, owners, _card_attributes(spec, manifest, meta_cols),
                            dict(refused), header=yaml_header(fmt, spec.layout, sorted({r.subset for r in manifest})),
                            labels_section="" if spec.multi_label else label_map_section(
-                               classes, folders, fmt, lambda s: _folder(spec, s, "").rstrip("/")))
+                               classes, folders or {"": sorted({r.label for r in manifest})}, fmt,
+                               lambda s: _folder(spec, s, "").rstrip("/")))
         extra = _extra_files(spec, manifest, fmt, meta_cols)
         extra["label_map.csv"] = label_map_text(classes, folders)
         write_metadata(tmp, info, classes, manifest, card, extra)

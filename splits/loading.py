@@ -64,11 +64,6 @@ def target_map(export: Path | str, loader_classes: Sequence[str] | None = None, 
     return TargetMap(table, order)
 
 
-def imagefolder_classes(keys_by_subset: dict[str, set[str]]) -> dict[str, list[str]]:
-    """Per subset, the class keys in ImageFolder order (its sorted folder names)."""
-    return {subset: sorted(keys) for subset, keys in keys_by_subset.items()}
-
-
 def label_map_text(classes: Sequence[ClassEntry], folder_order: dict[str, list[str]]) -> str:
     """``label_map.csv``: key, name, export index, logit index, then per subset folder the ImageFolder index."""
     subsets = sorted(folder_order)
@@ -82,7 +77,8 @@ def label_map_section(classes: Sequence[ClassEntry], folder_order: dict[str, lis
                       folder_of: Callable[[str], str]) -> str:
     """The card's "Labels" section: which integer each loader yields and how to reach the model's outputs."""
     has_logits = bool(classes) and all(c.logit_index is not None for c in classes)
-    first = sorted(classes, key=lambda c: c.index)[:3]
+    present = {k for keys in folder_order.values() for k in keys}
+    first = [c for c in sorted(classes, key=lambda c: c.index) if not present or c.key in present][:3]
     example = ", ".join(f"`{c.key}` = index {c.index}" + (f" = logit {c.logit_index}" if has_logits else "")
                         for c in first)
     lines = ["\n## Labels: from a loader's targets to a model's outputs\n\n",
