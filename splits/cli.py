@@ -67,7 +67,7 @@ def splits() -> None:
 @pass_cli
 def splits_build(cli: CliContext, spec: str, metadata: Path | None, images_root: Path | None, name: str | None,
                  replace: bool, show_classes: bool, labels_from: str | None, include_rejected: bool) -> None:
-    """Build SPEC (a .toml file or a preset: imagenet-r, svsf, dfr, generic) and save it.
+    """Build SPEC (a .toml file or a preset: imagenet-r, mini-r, in200, svsf, dfr, generic) and save it.
 
     The build is deterministic: the same inputs and seed give the same assignment on SQLite and PostgreSQL.
 

@@ -90,7 +90,7 @@ def test_spec_errors_name_the_problem(change, message):
 
 
 def test_unknown_preset_lists_presets_and_bad_toml_is_reported(tmp_path):
-    with pytest.raises(CurateError, match="presets: dfr, generic, imagenet-r, mini-r, svsf"):
+    with pytest.raises(CurateError, match="presets: dfr, generic, imagenet-r, in200, mini-r, svsf"):
         load_spec("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text("name = [unclosed")
