@@ -66,9 +66,21 @@ def refusals_by_digest(session, digests, multi_label: bool) -> tuple[dict[str, s
     return by_digest, unknown
 
 
+def _workspace_has_images(session) -> bool:
+    from sqlalchemy import select
+
+    from curation.db.models import Image
+
+    return session.scalar(select(Image.id).limit(1)) is not None
+
+
 def screen_table(frame, session, multi_label: bool, include_rejected: bool) -> tuple[Any, dict[str, int], dict[str, Any]]:
     """(kept frame, dropped counts by reason, screening summary for the build report)."""
     attrs = dict(frame.attrs)
+    if not _workspace_has_images(session):  # nothing was filtered here: no file needs reading to know that
+        summary = {"images": int(frame["key"].nunique()), "not_in_workspace": int(frame["key"].nunique()),
+                   "rejected": 0, "include_rejected": bool(include_rejected)}
+        return frame, {}, summary
     frame = fill_digests(frame)
     reasons, unknown = refusals_by_digest(session, frame["sha256"], multi_label)
     why = frame["sha256"].map(lambda d: reasons.get(d, ""))
