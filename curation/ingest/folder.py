@@ -49,6 +49,7 @@ class ImportStats:
     conflicts: int = 0  # identical copies whose folder names another class than their candidate's
     rejected: dict[str, int] = field(default_factory=dict)
     unknown_folders: set[str] = field(default_factory=set)
+    image_ids: dict[str, int] = field(default_factory=dict)  # file path -> its stored image (copies included)
 
     def add_rejection(self, reason: str) -> None:
         kind = reason.split(":", 1)[0]
@@ -115,8 +116,11 @@ def import_files(session: Session, store: ImageStore, root: Path, paths: Sequenc
         cls_id, attrs = _describe(rel, options, stats)
         if source_id in known:
             _update(known[source_id], cls_id, attrs, rel, stats)
-            continue
-        _import_new(session, store, path, source_id, rel, cls_id, attrs, options, stats)
+            image_id = known[source_id].image_id
+        else:
+            image_id = _import_new(session, store, path, source_id, rel, cls_id, attrs, options, stats)
+        if image_id is not None:
+            stats.image_ids[source_id] = image_id
     session.flush()
 
 
@@ -160,7 +164,8 @@ def _update(record: SourceRecord, cls_id: int | None, attrs: dict[str, str], rel
 
 
 def _import_new(session: Session, store: ImageStore, path: Path, source_id: str, rel: str, cls_id: int | None,
-                attrs: dict[str, str], options: ImportOptions, stats: ImportStats) -> None:
+                attrs: dict[str, str], options: ImportOptions, stats: ImportStats) -> int | None:
+    """Store one new file; returns its image id (None when rejected)."""
     mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).replace(tzinfo=None)
     record = SourceRecord(source=SOURCE, source_id=source_id, url=path.resolve().as_uri(), license=options.license,
                           title=path.stem, class_id=cls_id, uploaded_at=mtime, attempts=1,
@@ -177,16 +182,17 @@ def _import_new(session: Session, store: ImageStore, path: Path, source_id: str,
     if record.status == "rejected":
         session.add(record)
         stats.add_rejection(record.error or "rejected")
-        return
+        return None
     image = store_image(session, store, data, info)
     holder = _holder(session, image.id)
     if holder is not None:
         _merge(holder, record, cls_id, attrs, rel, stats)
-        return
+        return image.id
     record.image, record.status = image, "downloaded"
     session.add(record)
     session.flush()
     stats.added += 1
+    return image.id
 
 
 def _holder(session: Session, image_id: int) -> SourceRecord | None:
