@@ -41,7 +41,8 @@ def aug_options(pairs: tuple[str, ...]) -> dict[str, dict]:
 
 @click.command()
 @click.option("--recipe", "recipe_name", required=True, help="Built-in recipe name (imagenet200, deepaugment, "
-              "deepaugment-augmix, deepaugment-noise2net, noise2net, svsf, dfr, tiny-cpu, tiny-dfr-cpu) or a .toml file.")
+              "deepaugment-augmix, deepaugment-noise2net, noise2net, svsf, dfr, tiny-cpu, tiny-dfr-cpu) "
+              "or a .toml file.")
 @click.option("--train", "train_exports", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Frozen export to train on (repeat to concatenate; classes align by key).")
 @click.option("--val", type=click.Path(path_type=Path), help="Frozen export scored after every epoch.")

@@ -57,7 +57,8 @@ def render_card(info: Mapping[str, Any], classes: Sequence[ClassEntry], rows: Se
     ``header``: the YAML front matter (Hugging Face ``configs:``); ``labels_section``: how to map each
     loader's targets to a model's outputs."""
     subsets = sorted({r.subset for r in rows})
-    out = [header, f"# {md(info['name'])}\n\n", f"{md(info.get('description', ''), 2000, block=True)}\n" if info.get("description") else "",
+    description = f"{md(info.get('description', ''), 2000, block=True)}\n" if info.get("description") else ""
+    out = [header, f"# {md(info['name'])}\n\n", description,
            "\n## About this export\n\n",
            _table(["field", "value"], [("split", md(info["split"])), ("format", info["format"]),
                                        ("class set", md(info["class_set"])), ("seed", info["seed"]),

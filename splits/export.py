@@ -228,7 +228,7 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
                            dict(refused), header=yaml_header(fmt, spec.layout, sorted({r.subset for r in manifest})),
                            labels_section="" if spec.multi_label else label_map_section(
                                classes, folders or {"": sorted({r.label for r in manifest})}, fmt,
-                               lambda s: _folder(spec, s, "").rstrip("/")))
+                               lambda s: _folder(spec, s, "").rstrip("/"), sorted({r.subset for r in manifest})))
         extra = _extra_files(spec, manifest, fmt, meta_cols)
         extra["label_map.csv"] = label_map_text(classes, folders)
         write_metadata(tmp, info, classes, manifest, card, extra)

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 from splits.frozen import CLASSES, ClassEntry, _csv_text
 
 TARGETS = ("index", "logit")
+LOGIT_NOTE = " and one logit index (`logit_index`, the model output of a larger label space)"
 
 
 class TargetMap:
@@ -56,7 +57,8 @@ def target_map(export: Path | str, loader_classes: Sequence[str] | None = None, 
     if to == "logit" and any(c.logit_index is None for c in classes):
         raise ValueError(f"{export}: its class set has no logit_index; use to='index'")
     table = {c.key: (c.index if to == "index" else int(c.logit_index)) for c in classes}
-    order = list(loader_classes) if loader_classes is not None else [c.key for c in sorted(classes, key=lambda c: c.index)]
+    by_index = [c.key for c in sorted(classes, key=lambda c: c.index)]
+    order = list(loader_classes) if loader_classes is not None else by_index
     unknown = [k for k in order if k not in table]
     if unknown:
         raise ValueError(f"{export}: loader class(es) {unknown[:5]} are not classes of this export; "
@@ -74,7 +76,7 @@ def label_map_text(classes: Sequence[ClassEntry], folder_order: dict[str, list[s
 
 
 def label_map_section(classes: Sequence[ClassEntry], folder_order: dict[str, list[str]], fmt: str,
-                      folder_of: Callable[[str], str]) -> str:
+                      folder_of: Callable[[str], str], subsets: Sequence[str] = ()) -> str:
     """The card's "Labels" section: which integer each loader yields and how to reach the model's outputs."""
     has_logits = bool(classes) and all(c.logit_index is not None for c in classes)
     present = {k for keys in folder_order.values() for k in keys}
@@ -83,7 +85,7 @@ def label_map_section(classes: Sequence[ClassEntry], folder_order: dict[str, lis
                         for c in first)
     lines = ["\n## Labels: from a loader's targets to a model's outputs\n\n",
              "Each class has one key (the folder name and the `label` column) and one export index "
-             f"(`classes.csv`){' and one logit index (`logit_index`, the model output of a larger label space)' if has_logits else ''}"
+             f"(`classes.csv`){LOGIT_NOTE if has_logits else ''}"
              f": {example}. `label_map.csv` lists them all, with the ImageFolder index per subset folder.\n\n",
              "| loader | target it yields | to the export index | to the model logit |\n| --- | --- | --- | --- |\n"]
     to_logit = "`target_map(DIR, to=\"logit\")`" if has_logits else "(no logit index in this class set)"
@@ -98,22 +100,32 @@ def label_map_section(classes: Sequence[ClassEntry], folder_order: dict[str, lis
     if fmt in ("parquet", "csv"):
         lines.append("| pandas / `datasets` (`label` column) | the class key | `target_map(DIR)(key)` | "
                      f"{to_logit} applied to the key |\n")
-    lines.append(_recipe(fmt, has_logits, folder_of))
+    example = "train" if "train" in subsets else (sorted(subsets)[0] if subsets else "train")
+    folder = folder_of(example) if fmt == "imagefolder" else example
+    lines.append(_recipe(fmt, has_logits, folder))
     return "".join(lines)
 
 
-def _recipe(fmt: str, has_logits: bool, folder_of: Callable[[str], str]) -> str:
+def _recipe(fmt: str, has_logits: bool, folder: str) -> str:
+    """A csv-only snippet (DIR = the export folder) that maps the loader's targets to the model's."""
     column = "logit_index" if has_logits else "index"
+    rows = "csv.DictReader(open('DIR/classes.csv'))"
     if fmt == "imagefolder":
-        body = (f"key_to_target = {{r['key']: int(r['{column}']) for r in csv.DictReader(open('DIR/classes.csv'))}}\n"
-                f"ds = torchvision.datasets.ImageFolder('DIR/{folder_of('train')}')\n"
+        body = ("import torchvision\n"
+                f"key_to_target = {{r['key']: int(r['{column}']) for r in {rows}}}\n"
+                f"ds = torchvision.datasets.ImageFolder('DIR/{folder}')\n"
                 "ds.target_transform = [key_to_target[k] for k in ds.classes].__getitem__\n")
     elif fmt == "webdataset":
-        body = (f"index_to_target = {{int(r['index']): int(r['{column}']) for r in csv.DictReader(open('DIR/classes.csv'))}}\n"
-                "# webdataset.WebDataset(urls, empty_check=False).decode('pil').to_tuple('jpg;png', 'cls')"
-                ".map_tuple(None, index_to_target.__getitem__)\n")
+        body = ("import glob, webdataset\n"
+                f"index_to_target = {{int(r['index']): int(r['{column}']) for r in {rows}}}\n"
+                f"shards = sorted(glob.glob('DIR/{folder}/*.tar'))\n"
+                "ds = webdataset.WebDataset(shards, empty_check=False, shardshuffle=False).decode('pil')\n"
+                "ds = ds.to_tuple('jpg;png;jpeg;webp', 'cls').map_tuple(None, index_to_target.__getitem__)\n")
     else:
-        body = (f"key_to_target = {{r['key']: int(r['{column}']) for r in csv.DictReader(open('DIR/classes.csv'))}}\n"
-                "targets = frame['label'].map(key_to_target)\n")
-    return ("\nWithout curate installed (`csv` only):\n\n```python\nimport csv\n" + body + "```\n\n"
-            "With curate: `from splits.loading import target_map`.\n")
+        body = ("import pandas\n"
+                f"key_to_target = {{r['key']: int(r['{column}']) for r in {rows}}}\n"
+                + (f"frame = pandas.read_parquet('DIR/{folder}.parquet')\n" if fmt == "parquet"
+                   else f"frame = pandas.read_csv('DIR/{folder}.csv')\n")
+                + "targets = frame['label'].map(key_to_target)\n")
+    return ("\nWithout curate installed (`csv` only; DIR is this folder):\n\n```python\nimport csv\n" + body
+            + "```\n\nWith curate: `from splits.loading import target_map`.\n")

@@ -74,7 +74,8 @@ def _workspace_has_images(session) -> bool:
     return session.scalar(select(Image.id).limit(1)) is not None
 
 
-def screen_table(frame, session, multi_label: bool, include_rejected: bool) -> tuple[Any, dict[str, int], dict[str, Any]]:
+def screen_table(frame, session, multi_label: bool,
+                 include_rejected: bool) -> tuple[Any, dict[str, int], dict[str, Any]]:
     """(kept frame, dropped counts by reason, screening summary for the build report)."""
     attrs = dict(frame.attrs)
     if not _workspace_has_images(session):  # nothing was filtered here: no file needs reading to know that

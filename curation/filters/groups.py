@@ -52,7 +52,8 @@ def _copy_rows(group: str, kind: str, decision: str, image: Image) -> list[Group
     records = sorted(image.records, key=lambda r: r.id)
     for record in records[1:]:
         where, rel = _origin(record)
-        rows.append(GroupRow(group, kind, "identical-copy", image.sha256, 0, False, decision, record.source, where, rel))
+        rows.append(GroupRow(group, kind, "identical-copy", image.sha256, 0, False, decision, record.source,
+                             where, rel))
     for record in records:
         meta = record.metadata_ or {}
         root = record.source_id[: -len(meta.get("relative_path", ""))] if record.source == "folder" else ""

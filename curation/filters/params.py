@@ -55,7 +55,8 @@ def last_used(session: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in ("quality", "contamination", "duplicate"):
         params = session.scalar(select(FilterDecision.params).where(
-            FilterDecision.filter == name, FilterDecision.current.is_(True)).order_by(FilterDecision.id.desc()).limit(1))
+            FilterDecision.filter == name, FilterDecision.current.is_(True))
+            .order_by(FilterDecision.id.desc()).limit(1))
         out.update({k: v for k, v in (params or {}).items() if k in names and k != "max_pixels"})
     return out
 

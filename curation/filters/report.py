@@ -112,8 +112,9 @@ def _group_pages(session: Session, store: ImageStore, page_size: int) -> list[tu
                 files = [member.relative_path or member.path_or_url] + [
                     f"copy: {r.relative_path or r.path_or_url}" for r in rows
                     if r.role == "identical-copy" and r.sha256 == member.sha256]
-                caption = (member.role.upper() if member.role == "keeper" else
-                           f"distance {member.distance}{' mirrored' if member.mirrored else ''}") + f", {member.decision}"
+                how = "KEEP" if member.role == "keeper" else \
+                    f"distance {member.distance}{' mirrored' if member.mirrored else ''}"
+                caption = f"{how}, {member.decision}"
                 parts.append(_card(store, images[member.sha256], caption,
                                    "card keep" if member.role == "keeper" else "card", files))
             parts.append("</div>")

@@ -136,6 +136,7 @@ def test_own_images_to_a_verified_export_and_an_evaluation(table_workspace, cli,
     _check_datasets(exports, expected)
     _check_webdataset(exports["webdataset"], expected)
     _check_pandas(exports, expected)
+    _check_card_recipes(exports, expected)
     _check_evaluate_and_report(cli, exports["imagefolder"], expected, tmp_path)
 
 
@@ -206,6 +207,24 @@ def _check_pandas(exports: dict[str, Path], expected: dict[str, int]) -> None:
         assert len(table) == n and (table["license"] == "unknown").all()
     manifest = pd.read_csv(exports["csv"] / "manifest.csv")
     assert manifest.groupby("subset").size().to_dict() == expected
+
+
+def _check_card_recipes(exports: dict[str, Path], expected: dict[str, int]) -> None:
+    """The card's csv-only snippet, run as a user would paste it, gives ImageNet logits."""
+    logits = {wnid: logit for wnid, logit in CLASSES.values()}
+    for fmt in ("imagefolder", "webdataset", "parquet"):
+        card = (exports[fmt] / "README.md").read_text()
+        code = card.split("Without curate installed")[1].split("```python\n")[1].split("```")[0]
+        scope: dict = {}
+        exec(code.replace("DIR", str(exports[fmt])), scope)
+        if fmt == "imagefolder":
+            got = [(Path(p).parent.name, scope["ds"].target_transform(t)) for p, t in scope["ds"].samples]
+            assert len(got) == expected["train"] and all(logits[k] == t for k, t in got)
+        elif fmt == "webdataset":
+            targets = [t for _, t in scope["ds"]]
+            assert len(targets) == expected["train"] and set(targets) == set(logits.values())
+        else:
+            assert list(scope["targets"]) == [logits[k] for k in scope["frame"]["label"]]
 
 
 def _check_evaluate_and_report(cli, export: Path, expected: dict[str, int], tmp_path: Path) -> None:
