@@ -128,8 +128,8 @@ def test_own_images_to_a_verified_export_and_an_evaluation(table_workspace, cli,
     for fmt, out in exports.items():
         cli("export", "my-r", "--format", fmt, "--out", out)
         assert "OK" in cli("verify", out).output
-        for name in ("manifest.csv", "README.md"):
-            text = (out / name).read_text()
+        for path in [out / "manifest.csv", out / "README.md", *out.rglob("metadata.jsonl"), *out.glob("*.csv")]:
+            text = path.read_text()
             assert str(tmp_path) not in text and "file://" not in text  # nothing of the curator's disk
     _check_no_rejected(exports["imagefolder"], src, planted)
     _check_torchvision(exports["imagefolder"], expected)
