@@ -129,7 +129,9 @@ def assign(frame, spec: SplitSpec, rng: np.random.Generator) -> tuple[dict[str, 
     if spec.tests_apart and spec.iid_test is not None and spec.iid_test.name in chosen:
         taken[chosen[spec.iid_test.name]] = True
     for subset in spec.ood:
-        blocked = train_side | (imgs.same_group(np.flatnonzero(taken)) | taken if spec.tests_apart else False)
+        blocked = train_side.copy()
+        if spec.tests_apart:  # nor a group of the IID test or of an earlier OOD set
+            blocked |= taken | imgs.same_group(np.flatnonzero(taken))
         _ood(imgs, spec, subset, rng, blocked, chosen, rows, held)
         taken[chosen[subset.name]] = True
     return chosen, rows, {k: v for k, v in held.items() if v}

@@ -202,7 +202,7 @@ def portable_provenance(source: str, source_id: str, url: str, metadata: dict | 
 
 
 def original_name(source: str, source_id: str, metadata: dict | None) -> str:
-    """The file name an image had at its source (a folder import's file, a URL's last part), or ''."""
+    """The file name an image had in the folder it was imported from, or '' (other sources)."""
     rel = str((metadata or {}).get("relative_path", "") or (source_id if source == "folder" else ""))
     return rel.replace("\\", "/").rsplit("/", 1)[-1]
 
