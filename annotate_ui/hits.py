@@ -222,15 +222,14 @@ def add_gold(session: Session, image_ids: Sequence[int], cls: ImageClass, answer
 def import_gold(session: Session, store, directory: Path, cls: ImageClass, negative: bool,
                 license: str, max_bytes: int, max_pixels: int) -> tuple[int, int, dict[str, int]]:
     """Import the images of ``directory`` as gold for ``cls``: (new gold, already gold, rejected by reason)."""
-    from curation.ingest.folder import ImportStats, import_files, iter_files
+    from curation.ingest.folder import ImportOptions, ImportStats, import_files, iter_files
 
     root = directory.resolve()
     files = list(iter_files(root))
     stats = ImportStats()
-    import_files(session, store, root, files, stats, None, license, max_bytes, max_pixels)
-    ids = [str(p.resolve()) for p in files]
-    image_ids = [i for i in session.scalars(select(SourceRecord.image_id).where(
-        SourceRecord.source == "folder", SourceRecord.source_id.in_(ids), SourceRecord.image_id.is_not(None)))]
+    import_files(session, store, root, files, stats, ImportOptions(license=license, max_bytes=max_bytes,
+                                                                   max_pixels=max_pixels))
+    image_ids = list(stats.image_ids.values())  # identical copies of known images included
     added = add_gold(session, image_ids, cls, not negative, "import")
     return added, len(set(image_ids)) - added, stats.rejected
 

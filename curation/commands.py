@@ -47,7 +47,8 @@ def init(ctx: click.Context, directory: Path) -> None:
         for name in BUILTIN_CLASS_SETS:
             ensure_class_set(session, name)
     click.echo(f"workspace ready: {root}\ndatabase: {safe_url(settings.database_url)}\n"
-               f"next:  cd {directory} && curate import DIR --class-set imagenet-r   (or: curate scrape)")
+               f"next:  cd {directory} && curate import DIR --class-set imagenet-r --label-from-folder   "
+               "(DIR/<class>/<image>; or: curate scrape)")
 
 
 @click.command()
@@ -74,47 +75,83 @@ def status(cli: CliContext) -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--class-set", default="imagenet-r", help="Class set the images belong to.")
 @click.option("--label-from-folder", is_flag=True,
-              help="Take each image's class from its top-level sub-folder (matched by key or name).")
+              help="Take each image's class from its top-level sub-folder (matched by key, name or --map).")
+@click.option("--path-fields", metavar="LEVELS",
+              help="What each folder level under DIRECTORY means, '/'-separated: 'class', an attribute name, or "
+                   "'-' to skip a level; e.g. 'rendition/class' for DIR/sketch/goldfish/1.jpg.")
+@click.option("--attributes", "attributes_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with a 'path' column (relative to DIRECTORY) and one column per attribute "
+                   "(a 'class' column sets the label).")
+@click.option("--set", "fixed", multiple=True, metavar="KEY=VALUE",
+              help="Give every imported image this attribute, e.g. --set rendition=sketch (repeatable).")
+@click.option("--map", "aliases", multiple=True, metavar="FOLDER=CLASS",
+              help="Read the folder name FOLDER as class CLASS (key or name), e.g. --map lighthouse=beacon.")
 @click.option("--license", "license_", default=None, help="License to record (default: the workspace's).")
 @click.option("--batch", default=200, help="Files per committed batch (a killed import resumes from here).")
 @pass_cli
-def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_folder: bool,
-               license_: str | None, batch: int) -> None:
-    """Add the images under DIRECTORY as candidates (source 'folder').
+def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_folder: bool, path_fields: str | None,
+               attributes_csv: Path | None, fixed: tuple[str, ...], aliases: tuple[str, ...], license_: str | None,
+               batch: int) -> None:
+    """Add the images under DIRECTORY as candidates (source 'folder'), one per distinct content.
 
-    Rerunning adds nothing new; unreadable or non-image files are recorded as rejected with a reason.
+    Identical files are merged into one candidate (and counted); a rerun adds nothing new but applies
+    the labels and attributes this run gives (so renaming a folder or adding --map relabels);
+    unreadable or non-image files are recorded as rejected with a reason.
 
     \b
-    Example:
+    Examples:
       curate import ~/renditions --class-set imagenet-r --label-from-folder
+      curate import ~/renditions --path-fields rendition/class        # DIR/sketch/goldfish/1.jpg
+      curate import ~/sketches --label-from-folder --set rendition=sketch --map lighthouse=beacon
     """
     from rich.progress import Progress
 
     from curation.db.session import session_scope
-    from curation.ingest.folder import ImportStats, class_lookup, import_files, iter_files
+    from curation.ingest.folder import ImportOptions, ImportStats, class_lookup, import_files, iter_files
+    from curation.ingest.options import parse_options
     from curation.taxonomy import get_class_set
 
     settings, store, engine = cli.settings(), cli.store(), cli.engine()
     root = directory.resolve()
+    fields, table, fixed_attrs, alias_map = parse_options(label_from_folder, path_fields, attributes_csv, fixed,
+                                                          aliases)
     files = list(iter_files(root))
     stats = ImportStats()
     with session_scope(engine) as session:
-        lookup = class_lookup(session, get_class_set(session, class_set)) if label_from_folder else None
+        lookup = class_lookup(session, get_class_set(session, class_set)) if "class" in fields or table else None
+    options = ImportOptions(lookup, fields, table, fixed_attrs, alias_map, license_ or settings.default_license,
+                            settings.max_image_bytes, settings.max_image_pixels)
     with Progress(transient=True) as progress:
         task = progress.add_task("importing", total=len(files))
         for start in range(0, len(files), batch):
             chunk = files[start:start + batch]
             with session_scope(engine) as session:
-                import_files(session, store, root, chunk, stats, lookup, license_ or settings.default_license,
-                             settings.max_image_bytes, settings.max_image_pixels)
+                import_files(session, store, root, chunk, stats, options)
             progress.advance(task, len(chunk))
+    _import_summary(cli, stats, root, class_set)
+
+
+def _import_summary(cli: CliContext, stats, root: Path, class_set: str) -> None:
+    from curation.db.session import session_scope
+    from curation.taxonomy import get_class_set
+    from curation.taxonomy.suggest import suggestion_lines, synonyms
+
     rejected = sum(stats.rejected.values())
-    click.echo(f"imported {stats.added} new, {stats.skipped} already known, {rejected} rejected "
-               f"({', '.join(f'{k}: {v}' for k, v in sorted(stats.rejected.items())) or 'none'}) from {root}")
+    click.echo(f"imported {stats.added} new, {stats.skipped} already known, {stats.copies} identical copies merged, "
+               f"{stats.moved} moved, {stats.relabelled} relabelled, {stats.updated} with new attributes, "
+               f"{rejected} rejected ({', '.join(f'{k}: {v}' for k, v in sorted(stats.rejected.items())) or 'none'}) "
+               f"from {root}")
+    if stats.conflicts:
+        click.echo(f"warning: {stats.conflicts} identical copies sit in another class's folder than the first "
+                   "copy; the first copy's label is kept (curate filter report lists them)", err=True)
     if stats.unknown_folders:
-        names = ", ".join(sorted(stats.unknown_folders)[:10])
-        click.echo(f"warning: {len(stats.unknown_folders)} folder name(s) match no class of {class_set!r} "
-                   f"(imported without a label): {names}", err=True)
+        with session_scope(cli.engine()) as session:
+            pairs = [(c.key, c.name) for c in get_class_set(session, class_set).classes]
+        names = sorted(stats.unknown_folders)
+        click.echo(f"warning: {len(names)} folder name(s) match no class of {class_set!r} (imported without a "
+                   "label; rerun with --map FOLDER=CLASS to label them):", err=True)
+        for line in suggestion_lines(names[:20], pairs, synonyms(class_set)):
+            click.echo(line, err=True)
 
 
 @click.group()

@@ -18,6 +18,7 @@ def stage_counts(session: Session) -> list[tuple[str, int]]:
         ("candidates", count(select(func.count()).select_from(SourceRecord))),
         ("downloaded", count(select(func.count(distinct(SourceRecord.image_id))).where(
             SourceRecord.image_id.is_not(None)))),
+        ("identical copies merged", identical_copies(session)),
         ("pending download", count(select(func.count()).where(SourceRecord.status == "pending"))),
         ("failed download", count(select(func.count()).where(SourceRecord.status == "failed"))),
         ("filtered out", count(select(func.count(distinct(FilterDecision.image_id))).where(
@@ -30,6 +31,16 @@ def stage_counts(session: Session) -> list[tuple[str, int]]:
         ("exports", count(select(func.count()).select_from(Export))),
     ]
     return rows
+
+
+def identical_copies(session: Session) -> int:
+    """Files or photos whose bytes another candidate already had: the copies folded into one candidate
+    at import (listed under ``copies``) plus records beyond the first that share one stored image."""
+    records = int(session.scalar(select(func.count()).where(SourceRecord.image_id.is_not(None))) or 0)
+    images = int(session.scalar(select(func.count(distinct(SourceRecord.image_id)))) or 0)
+    folded = sum(len((meta or {}).get("copies", [])) for meta in session.scalars(
+        select(SourceRecord.metadata_).where(SourceRecord.source == "folder", SourceRecord.image_id.is_not(None))))
+    return records - images + folded
 
 
 def rejection_reasons(session: Session) -> list[tuple[str, str, int]]:

@@ -10,6 +10,8 @@ import click
 
 from curation.errors import CurateError
 
+SHIPPED_RECIPES = sorted(p.stem for p in (Path(__file__).resolve().parent / "recipes").glob("*.toml"))
+
 
 def _kv(pairs: tuple[str, ...], what: str) -> dict[str, str]:
     out = {}
@@ -40,8 +42,8 @@ def aug_options(pairs: tuple[str, ...]) -> dict[str, dict]:
 
 
 @click.command()
-@click.option("--recipe", "recipe_name", required=True, help="Built-in recipe name (curate recipes list; e.g. "
-              "deepaugment, augmix, dfr, tiny-cpu) or a .toml file.")
+@click.option("--recipe", "recipe_name", required=True, help="Built-in recipe name or a .toml file. Built in: "
+              + ", ".join(SHIPPED_RECIPES) + ".")
 @click.option("--train", "train_exports", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Frozen export to train on (repeat to concatenate; classes align by key).")
 @click.option("--val", type=click.Path(path_type=Path), help="Frozen export scored after every epoch.")
@@ -51,10 +53,10 @@ def aug_options(pairs: tuple[str, ...]) -> dict[str, dict]:
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Override a recipe field (e.g. "
               "init=scratch, init=PATH, precision=bf16, decode=draft).")
 @click.option("--model", help="Architecture (default: the recipe's).")
-@click.option("--epochs", type=int)
+@click.option("--epochs", type=int, help="Epochs (default: the recipe's).")
 @click.option("--batch-size", type=int, help="Total batch size over all processes.")
-@click.option("--lr", type=float)
-@click.option("--seed", type=int)
+@click.option("--lr", type=float, help="Peak learning rate (default: the recipe's).")
+@click.option("--seed", type=int, help="Seed of weights, data order and augmentations (default: the recipe's).")
 @click.option("--workers", type=int, help="DataLoader workers per process.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder (default runs/RECIPE-AUG-sSEED); a "
               "folder holding a checkpoint of the same run is resumed.")
@@ -129,10 +131,10 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
               "crop (DFR's evaluation; default: the checkpoint's recipe).")
 @click.option("--decode", type=click.Choice(["full", "draft"]), default="full", show_default=True,
               help="JPEG decoding: full resolution (the release), or Pillow's faster DCT draft (not the same pixels).")
-@click.option("--batch-size", default=256, show_default=True)
+@click.option("--batch-size", default=256, show_default=True, help="Images per forward pass.")
 @click.option("--workers", default=4, show_default=True, help="GPU: DataLoader workers. CPU: parallel "
               "decode+forward streams, at most one per core (0: one stream in this thread).")
-@click.option("--device", default="auto")
+@click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model (CUDA only).")
 @click.option("--no-channels-last", is_flag=True, help="Keep the contiguous memory layout.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
@@ -209,8 +211,8 @@ def _print_results(results: dict) -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="New folder for the corrupted export.")
 @click.option("--subset", "subsets", multiple=True, help="Subsets to corrupt (default: all but train).")
 @click.option("--corruptions", default="all", help="Comma-separated corruption names, or 'all' (the 15).")
-@click.option("--severities", default="1,2,3,4,5", show_default=True)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--severities", default="1,2,3,4,5", show_default=True, help="Comma-separated severities (1-5).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the random corruptions.")
 @click.option("--resize", default=256, show_default=True, help="Resize shorter side first (0: keep).")
 @click.option("--crop", default=224, show_default=True, help="Then centre crop (0: keep each size; evaluate "
               "such a set with --batch-size 1).")
@@ -253,8 +255,10 @@ def corrupt(export, out, subsets, corruptions, severities, seed, resize, crop, f
 
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--table", "kind", required=True, type=click.Choice(["imagenet-r", "svsf", "dfr", "imagenet-c"]))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
+@click.option("--table", "kind", required=True, type=click.Choice(["imagenet-r", "svsf", "dfr", "imagenet-c"]),
+              help="Which of the paper's tables to build.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Folder for the table (Markdown, CSV, LaTeX) and the plot.")
 def report(runs, kind, out) -> None:
     """Build one of the paper's tables from evaluated runs (Markdown, CSV, LaTeX) and an IID-vs-OOD plot.
 

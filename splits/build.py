@@ -106,6 +106,17 @@ def _need(subset: SubsetSpec, wanted: int, have: int, note: str = "") -> None:
                           f"{note}: short by {wanted - have}. Lower its size or add data")
 
 
+def _need_pool(spec: SplitSpec, n_iid: int, have: int) -> None:
+    """Train and the IID test draw from one pool: a shortfall names both and the train filter."""
+    wanted = n_iid + (spec.train.size or 0)
+    if wanted > have:
+        what = f"train ({spec.train.size}) + {spec.iid_test.name} ({n_iid})" if spec.train.size else \
+            f"{spec.iid_test.name} ({n_iid}, leaving no image for train)"
+        raise CurateError(f"{what} need {wanted} images but only {have} match the training filter "
+                          f"({_describe(spec.train)}): short by {wanted - have}. Lower train.size or "
+                          f"{spec.iid_test.name}'s size, or add data")
+
+
 def assign(frame, spec: SplitSpec, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
                                                                      dict[str, int]]:
     """Subset name -> chosen image codes and row masks; plus counts of images held out for disjointness."""
@@ -119,8 +130,15 @@ def assign(frame, spec: SplitSpec, rng: np.random.Generator) -> tuple[dict[str, 
     elif spec.train is not None:
         train_side = _train_and_iid(imgs, spec, rng, chosen, rows, held)
     tests = ([spec.iid_test] if spec.separate_tests and spec.iid_test is not None else []) + list(spec.ood)
+    taken = np.zeros(imgs.n, dtype=bool)
+    if spec.tests_apart and spec.iid_test is not None and spec.iid_test.name in chosen:
+        taken[chosen[spec.iid_test.name]] = True
     for subset in tests:
-        _ood(imgs, spec, subset, rng, train_side, chosen, rows, held)
+        blocked = train_side.copy()
+        if spec.tests_apart:  # nor a group of the IID test or of an earlier OOD set
+            blocked |= taken | imgs.same_group(np.flatnonzero(taken))
+        _ood(imgs, spec, subset, rng, blocked, chosen, rows, held)
+        taken[chosen[subset.name]] = True
     return chosen, rows, {k: v for k, v in held.items() if v}
 
 
@@ -136,7 +154,7 @@ def _train_and_iid(imgs: _Images, spec: SplitSpec, rng: np.random.Generator, cho
     if spec.iid_test is not None:
         iid = spec.iid_test
         n_iid = iid.size if iid.size is not None else int(round(iid.fraction * len(pool)))
-        _need(iid, n_iid + (spec.train.size or 0), len(pool), " (the IID test and train share this pool)")
+        _need_pool(spec, n_iid, len(pool))
         chosen[iid.name] = stratified_take(strata, order, n_iid)
         rows[iid.name] = train_rows
         blocked = imgs.same_group(chosen[iid.name])
@@ -184,7 +202,7 @@ def _ood(imgs: _Images, spec: SplitSpec, subset: SubsetSpec, rng: np.random.Gene
     disjoint = spec.disjoint_by not in DISJOINT_NONE
     candidates = np.flatnonzero(matches & ~train_side if disjoint else matches)
     n_held = int(matches.sum() - len(candidates))
-    held[f"{subset.name} (shares a group with train)"] = n_held
+    held[f"{subset.name} (shares a group with train{' or an earlier test set' if spec.tests_apart else ''})"] = n_held
     size = subset.size
     if size is None and subset.fraction is not None:
         size = int(round(subset.fraction * len(candidates)))

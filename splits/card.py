@@ -10,17 +10,22 @@ from typing import Any, Mapping, Sequence
 
 from splits.frozen import ClassEntry, ManifestRow
 
-MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")
+# escaped where they could start formatting, a link, HTML or a table cell; '.', '-', '(' ... stay readable
+MD_SPECIAL = re.compile(r"([\\`*\[\]|<>~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+LINE_START = re.compile(r"^([#+\-=])")
+ORDERED = re.compile(r"^(\d+)([.)])")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_TEXT = 200
 
 
-def md(text: Any, limit: int = MAX_TEXT) -> str:
-    """Untrusted text as inert Markdown: one line, capped, every special character escaped."""
+def md(text: Any, limit: int = MAX_TEXT, block: bool = False) -> str:
+    """Untrusted text as inert Markdown: one line, capped, every special character escaped; ``block``:
+    the text starts a line of its own, so a leading '#', '-' or '1.' is escaped too."""
     value = CONTROL.sub(" ", str(text)).strip()
     if len(value) > limit:
         value = value[:limit - 1] + "…"
-    return MD_SPECIAL.sub(r"\\\1", value)
+    value = MD_SPECIAL.sub(r"\\\1", value)
+    return ORDERED.sub(r"\1\\\2", LINE_START.sub(r"\\\1", value)) if block else value
 
 
 def safe_url(url: str) -> str:
@@ -46,10 +51,14 @@ def _owner_line(owner: str, name: str, source: str, count: int, licenses: set[st
 
 def render_card(info: Mapping[str, Any], classes: Sequence[ClassEntry], rows: Sequence[ManifestRow],
                 owner_names: Mapping[tuple[str, str], str], attributes: Sequence[str],
-                refused: Mapping[str, int]) -> str:
-    """The README.md text; a pure function of its inputs, so re-exports are byte-identical."""
+                refused: Mapping[str, int], header: str = "", labels_section: str = "") -> str:
+    """The README.md text; a pure function of its inputs, so re-exports are byte-identical.
+
+    ``header``: the YAML front matter (Hugging Face ``configs:``); ``labels_section``: how to map each
+    loader's targets to a model's outputs."""
     subsets = sorted({r.subset for r in rows})
-    out = [f"# {md(info['name'])}\n\n", f"{md(info.get('description', ''), 2000)}\n" if info.get("description") else "",
+    description = f"{md(info.get('description', ''), 2000, block=True)}\n" if info.get("description") else ""
+    out = [header, f"# {md(info['name'])}\n\n", description,
            "\n## About this export\n\n",
            _table(["field", "value"], [("split", md(info["split"])), ("format", info["format"]),
                                        ("class set", md(info["class_set"])), ("seed", info["seed"]),
@@ -60,7 +69,7 @@ def render_card(info: Mapping[str, Any], classes: Sequence[ClassEntry], rows: Se
            "`manifest.csv`. A changed export is a new version in a new folder.\n",
            "\n## Images per subset\n\n", _table(["subset", "images"],
                                             [(md(s), sum(r.subset == s for r in rows)) for s in subsets])]
-    out += ["\n## Images per class and subset\n\n", _class_table(classes, rows, subsets)]
+    out += ["\n## Images per class and subset\n\n", _class_table(classes, rows, subsets), labels_section]
     for attr in attributes:
         out += [f"\n## Images per {md(attr)} and subset\n\n", _attr_table(attr, rows, subsets)]
     licenses = Counter(r.license or "unknown" for r in rows)
@@ -68,8 +77,23 @@ def render_card(info: Mapping[str, Any], classes: Sequence[ClassEntry], rows: Se
     if refused:
         out += ["\n## Refused images\n\n", "Images of the split that this export leaves out, by reason:\n\n",
                 _table(["reason", "images"], [(md(k), v) for k, v in sorted(refused.items())])]
+    out += _included_rejected(info)
     out += ["\n## Attribution\n\n", _attribution(rows, owner_names)]
     return "".join(out)
+
+
+def _included_rejected(info: Mapping[str, Any]) -> list[str]:
+    """The override that kept images the filters or reviews rejected, said where no reader can miss it."""
+    kept = dict(info.get("included_rejected") or {})
+    screening = (info.get("build") or {}).get("screening") or {}
+    if not kept and not screening.get("include_rejected"):
+        return []
+    total = sum(kept.values())
+    return ["\n## Rejected images included by override\n\n",
+            f"**This export contains {total} image(s) that curate's filters or reviews rejected** (duplicates, "
+            "reference-set copies, bad quality or rejected labels): the split was built with "
+            "`include_rejected = true` (`--include-rejected`). By reason:\n\n",
+            _table(["reason", "images"], [(md(k), v) for k, v in sorted(kept.items())]) if kept else "(none found)\n"]
 
 
 def _class_table(classes: Sequence[ClassEntry], rows: Sequence[ManifestRow], subsets: Sequence[str]) -> str:

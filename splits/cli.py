@@ -59,16 +59,23 @@ def splits() -> None:
 @click.option("--name", help="Save the split under this name (default: the spec's name).")
 @click.option("--replace", is_flag=True, help="Rebuild an existing split of the same name (refused once exported).")
 @click.option("--classes", "show_classes", is_flag=True, help="Also print the count of every class.")
+@click.option("--labels-from", type=click.Choice(["reviewed", "source"]),
+              help="Database splits: take labels from the review pass (reviewed) or from the import's folder "
+                   "names / scrape queries (source), overriding the spec's labels.from.")
+@click.option("--include-rejected", is_flag=True,
+              help="Keep images the filters or reviews rejected (duplicates, reference copies, bad quality); "
+                   "the build report and every export's card say so.")
 @pass_cli
 def splits_build(cli: CliContext, spec: str, metadata: Path | None, images_root: Path | None, name: str | None,
-                 replace: bool, show_classes: bool) -> None:
-    """Build SPEC (a .toml file or a preset: imagenet-r, svsf, dfr, dfr-concat, generic) and save it.
+                 replace: bool, show_classes: bool, labels_from: str | None, include_rejected: bool) -> None:
+    """Build SPEC (a .toml file or a preset: imagenet-r, mini-r, in200, svsf, dfr, dfr-concat, generic) and save it.
 
     The build is deterministic: the same inputs and seed give the same assignment on SQLite and PostgreSQL.
 
     \b
     Examples:
       curate splits build imagenet-r
+      curate splits build imagenet-r --labels-from source     # labels from the imported folder names
       curate splits build svsf --metadata storefronts.parquet --images-root /data/svsf
       curate splits build my_spec.toml --metadata table.csv --name my-split-v2
     """
@@ -79,14 +86,30 @@ def splits_build(cli: CliContext, spec: str, metadata: Path | None, images_root:
     from splits.spec import load_spec, preset_names
 
     loaded = load_spec(spec)
+    changes = {**({"labels.from": labels_from} if labels_from else {}),
+               **({"export.include_rejected": True} if include_rejected else {})}
+    if changes:
+        loaded = loaded.with_options(**changes)
     start = time.perf_counter()
     with session_scope(cli.engine()) as session:
         split_id, result = build_and_save(session, loaded, cli.settings().root, metadata, images_root, name,
                                           replace, spec if spec in preset_names() else None)
     print_report(result.report, show_classes)
+    _screening_lines(result.report.get("screening") or {})
     total = sum(result.report["sizes"].values())
     click.echo(f"split {name or loaded.name} (id {split_id}): {total} memberships in "
                f"{len(result.report['sizes'])} subsets, seed {loaded.seed}, {time.perf_counter() - start:.1f} s")
+
+
+def _screening_lines(screening: dict) -> None:
+    """What the filters said about a table's images: rejects kept by override, images never filtered."""
+    if screening.get("include_rejected") and screening.get("rejected"):
+        click.echo(f"warning: kept {screening['rejected']} image(s) the filters or reviews rejected "
+                   "(include_rejected); every export's card says so", err=True)
+    if screening.get("not_in_workspace"):
+        click.echo(f"note: {screening['not_in_workspace']} of the table's {screening.get('images', 0)} images were "
+                   "never imported or filtered in this workspace, so no filter judged them "
+                   "(curate import DIR; curate filter)", err=True)
 
 
 @splits.command("list")

@@ -26,6 +26,8 @@ from splits.card import render_card
 from splits.containers import SEP, wds_key, write_parquet, write_tar
 from splits.copying import CopyJob, copy_all, read_all
 from splits.frozen import ClassEntry, ManifestRow, write_metadata
+from splits.hub import yaml_header
+from splits.loading import label_map_section, label_map_text
 from splits.refusals import license_reason, refusal_reasons
 from splits.spec import SplitSpec
 
@@ -33,6 +35,14 @@ log = logging.getLogger(__name__)
 FORMATS = ("imagefolder", "webdataset", "parquet", "csv")
 UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 PROV = ("source", "source_id", "url", "owner", "license")
+MIN_SHARDS = 8  # webdataset shards per subset (fewer only with fewer images): one per DataLoader worker
+
+
+def shard_bounds(n: int, shard_size: int, min_shards: int) -> list[tuple[int, int]]:
+    """(start, stop) of each shard: at most ``shard_size`` images, and at least ``min(n, min_shards)``
+    shards so that a DataLoader with that many workers gives each worker a shard."""
+    count = max(-(-n // max(shard_size, 1)), min(n, min_shards))
+    return [(i * n // count, (i + 1) * n // count) for i in range(count)]
 
 
 @dataclass
@@ -51,29 +61,45 @@ def tool_version() -> str:
         return "unknown"
 
 
-def _file_names(keys: Sequence[str], exts: Sequence[str], by_digest: bool) -> dict[str, str]:
-    """key -> a safe, unique file name (``<sha256>.<ext>`` for store images, else the sanitised path)."""
+def _file_names(keys: Sequence[str], exts: Sequence[str], by_digest: bool,
+                originals: Sequence[str] | None = None) -> dict[str, str]:
+    """key -> a safe, unique file name: for store images the sanitised original name where one is known
+    (as the ImageNet-R release keeps them; the sha256 is in the manifest), else ``<sha256>.<ext>``;
+    for table images the sanitised path."""
     names: dict[str, str] = {}
     used: set[str] = set()
-    for key, ext in sorted(set(zip(keys, exts))):
+    originals = originals if originals is not None else [""] * len(keys)
+    for key, ext, original in sorted(set(zip(keys, exts, originals))):
         if key in names:
             continue
-        if by_digest:
+        if by_digest and not original:
             name = f"{key}.{ext}"
+        elif by_digest:
+            name = _unique(_sanitise(original.rsplit(".", 1)[0]), f".{ext}", used)
         else:
-            stem = UNSAFE_CHARS.sub("_", key.replace("/", "__").replace("\\", "__")).strip("._") or "image"
-            name = stem[-150:]
-            base, number = name, 1
-            while name in used:
-                number += 1
-                name = f"{base}-{number}"
+            name = _unique(_sanitise(key), "", used)
         used.add(name)
         names[key] = name
     return names
 
 
-def _refuse(members, spec: SplitSpec, session) -> tuple[Any, Counter[str]]:
+def _sanitise(text: str) -> str:
+    return UNSAFE_CHARS.sub("_", text.replace("/", "__").replace("\\", "__")).strip("._")[-150:] or "image"
+
+
+def _unique(stem: str, suffix: str, used: set[str]) -> str:
+    """``stem``, or ``stem-2``, ``stem-3`` ... (then ``suffix``) so that no two files share a name."""
+    name, number = stem + suffix, 1
+    while name in used:
+        number += 1
+        name = f"{stem}-{number}{suffix}"
+    return name
+
+
+def _refuse(members, spec: SplitSpec, session) -> tuple[Any, Counter[str], Counter[str]]:
+    """(kept members, refused counts by reason, counts of rejected images kept by ``include_rejected``)."""
     refused: Counter[str] = Counter()
+    included: Counter[str] = Counter()
     if session is not None and "image_id" in members.columns and len(members):
         ids = members["image_id"].astype(int)
         reasons = refusal_reasons(session, ids.tolist(), dict(zip(ids, members["license"])), spec.licenses,
@@ -84,9 +110,16 @@ def _refuse(members, spec: SplitSpec, session) -> tuple[Any, Counter[str]]:
         why = members["license"].map(reasons)
         if session is not None and "sha256" in members.columns:
             why = why.where(why != "", _table_refusals(session, members["sha256"], spec))
+            copy = members["sha256"].duplicated() & ~members["key"].duplicated() & (members["sha256"] != "")
+            why = why.where(~copy | (why != ""), "filter: identical copy (the same bytes as another row)")
+    if spec.include_rejected:
+        override = why.str.startswith(("filter:", "review:"))
+        for reason, count in why[override].value_counts().items():
+            included[reason] += int(count)
+        why = why.where(~override, "")
     for reason, count in why[why != ""].value_counts().items():
         refused[reason] += int(count)
-    return members[why == ""], refused
+    return members[why == ""], refused, included
 
 
 def _table_refusals(session, digests, spec: SplitSpec):
@@ -112,10 +145,34 @@ def _folder(spec: SplitSpec, subset: str, label: str) -> str:
     return f"{subset}/{label}/"
 
 
+def _scope(spec: SplitSpec, fmt: str, subset: str, label: str) -> str:
+    """Where file names must differ: one folder (imagefolder), the export (csv), one subset (containers)."""
+    if fmt == "imagefolder":
+        return _folder(spec, subset, label)
+    return "images/" if fmt == "csv" else subset
+
+
+def _scoped_names(ordered, spec: SplitSpec, fmt: str) -> dict[tuple[str, str], str]:
+    """(scope, key) -> file name, unique within each scope (so ``goldfish/1.jpg`` and ``shark/1.jpg`` both keep
+    their names in their class folders)."""
+    first = [tuple(x for x in str(v).split("|") if x) for v in ordered["labels"].tolist()]
+    scopes = [_scope(spec, fmt, s, ls[0] if len(ls) == 1 else "") for s, ls in zip(ordered["subset"].tolist(), first)]
+    originals = (ordered["original_name"].fillna("").astype(str).tolist() if "original_name" in ordered
+                 else [""] * len(ordered))
+    grouped: dict[str, list[tuple[str, str, str]]] = {}
+    for scope, key, ext, original in zip(scopes, ordered["key"].tolist(), ordered["ext"].tolist(), originals):
+        grouped.setdefault(scope, []).append((key, ext, original))
+    out: dict[tuple[str, str], str] = {}
+    for scope, items in grouped.items():
+        keys, exts, names = zip(*items)
+        out.update({(scope, k): v for k, v in _file_names(keys, exts, spec.source == "db", names).items()})
+    return out
+
+
 def plan_rows(members, spec: SplitSpec, fmt: str) -> list[dict[str, Any]]:
     """One dict per member: its export path (or container#member) and file name, in manifest order."""
     ordered = members.sort_values(["subset", "key"], kind="stable")
-    names = _file_names(ordered["key"].tolist(), ordered["ext"].tolist(), spec.source == "db")
+    names = _scoped_names(ordered, spec, fmt)
     columns = list(ordered.columns)
     split: dict[Any, tuple[str, ...]] = {}  # labels text -> keys, parsed once per distinct value
     rows = []
@@ -124,8 +181,8 @@ def plan_rows(members, spec: SplitSpec, fmt: str) -> list[dict[str, Any]]:
         labels = split.get(rec["labels"])
         if labels is None:
             labels = split[rec["labels"]] = tuple(x for x in str(rec["labels"]).split("|") if x)
-        name = names[rec["key"]]
         label = labels[0] if len(labels) == 1 else ""
+        name = names[(_scope(spec, fmt, rec["subset"], label), rec["key"])]
         if fmt == "imagefolder":
             path = _folder(spec, rec["subset"], label) + name
         elif fmt == "csv":
@@ -150,7 +207,7 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CurateError(f"{out} already exists and exports are frozen: a changed export is a new version. "
                           f"Write it to a new folder, e.g. --out {out.name}-v2")
-    members, refused = _refuse(members, spec, session)
+    members, refused, included = _refuse(members, spec, session)
     planned = plan_rows(members, spec, fmt)
     store = os.fspath(Path(store_root)) if spec.source == "db" else ""
     for row in planned:
@@ -164,11 +221,17 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
         writer = _write_files if fmt in ("imagefolder", "csv") else _write_containers
         kept = writer(tmp, planned, fmt, refused, link, shard_size, classes, meta_cols, advance)
         manifest = _manifest(kept, meta_cols)
-        info = _info(spec, split_name, fmt, refused, build_report)
+        info = _info(spec, split_name, fmt, refused, build_report, included)
         owners = {(r["source"], r["owner"]): str(r.get("owner_name", "")) for r in kept if r.get("owner")}
+        folders = _imagefolder_order(spec, manifest) if fmt == "imagefolder" else {}
         card = render_card(info, classes, manifest, owners, _card_attributes(spec, manifest, meta_cols),
-                           dict(refused))
-        write_metadata(tmp, info, classes, manifest, card, _extra_files(spec, manifest, fmt, meta_cols))
+                           dict(refused), header=yaml_header(fmt, spec.layout, sorted({r.subset for r in manifest})),
+                           labels_section="" if spec.multi_label else label_map_section(
+                               classes, folders or {"": sorted({r.label for r in manifest})}, fmt,
+                               lambda s: _folder(spec, s, "").rstrip("/"), sorted({r.subset for r in manifest})))
+        extra = _extra_files(spec, manifest, fmt, meta_cols)
+        extra["label_map.csv"] = label_map_text(classes, folders)
+        write_metadata(tmp, info, classes, manifest, card, extra)
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
@@ -179,6 +242,17 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
 
     n_files = len({r["path"].split(SEP)[0] for r in kept})
     return ExportSummary(out, len(kept), n_files, dict(sorted(refused.items())), sha256_file(out / "manifest.csv"))
+
+
+def _imagefolder_order(spec: SplitSpec, rows: Sequence[ManifestRow]) -> dict[str, list[str]]:
+    """Per folder that ImageFolder can open (``<subset>`` or the export itself), its class keys in
+    ImageFolder's order (sorted folder names); none for multi-label layouts."""
+    if spec.layout == "subset":
+        return {}
+    found: dict[str, set[str]] = {}
+    for row in rows:
+        found.setdefault("export" if spec.layout == "class" else row.subset, set()).add(row.label)
+    return {folder: sorted(keys) for folder, keys in found.items()}
 
 
 def _manifest(kept, meta_cols: Sequence[str]) -> list[ManifestRow]:
@@ -196,12 +270,12 @@ def _card_attributes(spec: SplitSpec, rows: Sequence[ManifestRow], meta_cols: Se
 
 
 def _info(spec: SplitSpec, split_name: str, fmt: str, refused: Counter[str],
-          build_report: dict[str, Any] | None) -> dict[str, Any]:
+          build_report: dict[str, Any] | None, included: Counter[str]) -> dict[str, Any]:
     return {"name": split_name, "split": split_name, "description": spec.description, "class_set": spec.class_set,
             "seed": spec.seed, "spec": dict(spec.raw), "spec_sha256": spec.sha256(), "tool": "curate",
             "tool_version": tool_version(), "format": fmt, "layout": spec.layout, "multi_label": spec.multi_label,
-            "refused": dict(sorted(refused.items())),
-            "build": {k: (build_report or {}).get(k, {}) for k in ("sizes", "dropped", "held_out")}}
+            "refused": dict(sorted(refused.items())), "included_rejected": dict(sorted(included.items())),
+            "build": {k: (build_report or {}).get(k, {}) for k in ("sizes", "dropped", "held_out", "screening")}}
 
 
 def _write_files(root: Path, planned, fmt, refused, link, shard_size, classes, meta_cols, advance):
@@ -247,10 +321,11 @@ def _write_containers(root: Path, planned, fmt, refused, link, shard_size, class
                 continue
             good.append({**row, "sha256": digest, "bytes": data})
         if fmt == "parquet":
-            write_parquet(root / f"{subset}.parquet", [_record(r, meta_cols) for r in good], meta_cols)
+            write_parquet(root / f"{subset}.parquet", [_record(r, meta_cols) for r in good],
+                          ["subset", *PROV, *meta_cols])
         else:
-            for number, start in enumerate(range(0, len(good), shard_size)):
-                shard = good[start:start + shard_size]
+            for number, (start, stop) in enumerate(shard_bounds(len(good), shard_size, MIN_SHARDS)):
+                shard = good[start:stop]
                 tar = f"{subset}/{subset}-{number:06d}.tar"
                 write_tar(root / tar, [(wds_key(r["file_name"]), r["ext"], r["bytes"], _sample_meta(r, meta_cols, index),
                                         index.get(r["labels_t"][0]) if len(r["labels_t"]) == 1 else None)
@@ -265,7 +340,7 @@ def _record(row: dict[str, Any], meta_cols: Sequence[str]) -> dict[str, Any]:
     labels = row["labels_t"]
     return {"bytes": row["bytes"], "file_name": row["file_name"], "sha256": row["sha256"],
             "label": labels[0] if len(labels) == 1 else "", "labels": labels,
-            "meta": {c: str(row.get(c, "")) for c in meta_cols}}
+            "meta": {c: str(row.get(c, "")) for c in ("subset", *PROV, *meta_cols)}}
 
 
 def _sample_meta(row: dict[str, Any], meta_cols: Sequence[str], index: dict[str, int]) -> dict[str, Any]:
@@ -285,9 +360,9 @@ def _extra_files(spec: SplitSpec, rows: Sequence[ManifestRow], fmt: str, meta_co
 
         for subset in sorted({r.subset for r in rows}):
             ordered = sorted((r for r in rows if r.subset == subset), key=lambda r: r.path)
-            files[f"{subset}.csv"] = _csv_text(["path", "sha256", "label", "labels", *meta_cols], (
-                [r.path, r.sha256, r.label, "|".join(r.labels), *(r.metadata[c] for c in meta_cols)]
-                for r in ordered))
+            files[f"{subset}.csv"] = _csv_text(["path", "sha256", "label", "labels", "subset", *PROV, *meta_cols], (
+                [r.path, r.sha256, r.label, "|".join(r.labels), r.subset, *(getattr(r, k) for k in PROV),
+                 *(r.metadata[c] for c in meta_cols)] for r in ordered))
     return files
 
 

@@ -20,8 +20,10 @@ from splits.spec import DISJOINT_NONE, SplitSpec
 
 log = logging.getLogger(__name__)
 PROVENANCE = ("source", "source_id", "url", "owner", "owner_name", "license")
+# columns a metadata table may carry with curate's meaning (provenance, hashes); other RESERVED names are refused
+TABLE_INPUTS = {"sha256", "phash", "phash_mirror", "item", *PROVENANCE}
 RESERVED = {"key", "cls", "group", "src", "sha256", "ext", "image_id", "phash", "phash_mirror", "item",
-            "path", "subset", "label", "labels", *PROVENANCE}
+            "path", "subset", "label", "labels", "copies", *PROVENANCE}
 FORMAT_EXT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif"}
 
 
@@ -68,7 +70,8 @@ def table_frame(spec: SplitSpec, table: Path, classes: list[ClassEntry], images_
 
     raw = read_table(table)
     label_col = "category" if spec.source == "dfr" else spec.label_column
-    group_col = None if spec.disjoint_by in (*DISJOINT_NONE, "image") else spec.disjoint_by
+    group_col = _group_column(spec, raw.columns)
+    _refuse_clashes(raw.columns, {spec.image_column, label_col, group_col}, spec.attributes, table)
     needed = [spec.image_column, label_col, *spec.attributes] + ([group_col] if group_col else [])
     _require(raw, needed, f"metadata table {table}")
     dropped: Counter[str] = Counter()
@@ -99,8 +102,39 @@ def table_frame(spec: SplitSpec, table: Path, classes: list[ClassEntry], images_
     meta = [c for c in raw.columns if c not in (spec.image_column, label_col, group_col) and c not in RESERVED
             and c != "category_id"]
     frame.attrs.update(metadata_columns=[c for c in meta if c in frame.columns] + ([group_col] if group_col else []),
-                       images_root=str(root), table=str(Path(table).resolve()))
+                       images_root=str(root), table=str(Path(table).resolve()),
+                       grouped_by=_grouped_by(spec, group_col))
     return frame.reset_index(drop=True), dict(dropped)
+
+
+def _group_column(spec: SplitSpec, columns) -> str | None:
+    """The disjointness column: ``groups.disjoint_by``, or ``groups.fallback`` when the table lacks it."""
+    group_col = spec.disjoint_by
+    if group_col not in columns and spec.disjoint_fallback is not None:
+        log.info("the table has no %r column: keeping %s apart instead", group_col, spec.disjoint_fallback)
+        group_col = spec.disjoint_fallback
+    return None if group_col in (*DISJOINT_NONE, "image") else group_col
+
+
+def _grouped_by(spec: SplitSpec, group_col: str | None) -> str:
+    return group_col or ("none" if spec.disjoint_by in DISJOINT_NONE else "image")
+
+
+def _refuse_clashes(columns, used: set, attributes: list[str], table: Path) -> None:
+    """A user column named like one curate writes itself would overwrite it or vanish from the export.
+
+    Provenance columns (source, url, owner, license ...) are read as provenance; they cannot also be
+    split attributes, which are metadata columns of the manifest."""
+    as_attr = [a for a in attributes if a in RESERVED]
+    if as_attr:
+        raise CurateError(f"metadata table {table}: the spec splits on {', '.join(as_attr)}, a column curate "
+                          f"keeps as provenance or structure; copy it to a column of another name "
+                          f"(e.g. 'meta_{as_attr[0]}') and split on that")
+    clash = sorted(str(c) for c in columns if c in RESERVED and c not in TABLE_INPUTS and c not in used)
+    if clash:
+        raise CurateError(f"metadata table {table}: column(s) {', '.join(clash)} clash with the export's own "
+                          f"columns ({', '.join(sorted(RESERVED - TABLE_INPUTS))}); rename them, "
+                          f"e.g. {clash[0]!r} -> 'meta_{clash[0]}'")
 
 
 def _to_int64(series):
@@ -118,8 +152,7 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
     rows = _db_rows(session, spec)
     dropped: Counter[str] = Counter()
     if not rows:
-        raise CurateError(f"no image in the database carries a {spec.labels_from} label of class set "
-                          f"{spec.class_set!r}; import or review images first (curate import ... --label-from-folder)")
+        raise CurateError(_no_labels_message(session, spec))
     frame = pd.DataFrame(rows)
     # one provenance record per image, chosen the same way on every backend
     frame = frame.sort_values(["sha256", "source", "source_id", "review_id"], ascending=[True, True, True, False],
@@ -131,6 +164,8 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
     reasons = refusal_reasons(session, frame["image_id"].tolist(), dict(zip(frame["image_id"], frame["license"])),
                               spec.licenses, spec.multi_label)
     refused = frame["image_id"].map(lambda i: reasons.get(i, ""))
+    if spec.include_rejected:
+        refused = refused.where(refused.str.startswith("license:"), "")
     for reason, count in refused[refused != ""].map(lambda r: r.split(":")[0]).value_counts().items():
         dropped[f"refused ({reason})"] += int(count)
     frame = frame[refused == ""]
@@ -138,11 +173,14 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
     for key in meta:
         frame[key] = [("" if (m or {}).get(key) is None else str((m or {}).get(key))) for m in frame["metadata"]]
     renditions = _renditions(session, frame["image_id"].tolist())
-    if renditions:
-        frame["rendition"] = frame["image_id"].map(renditions).fillna("")
+    if renditions:  # the query's rendition; an imported image keeps the one its import gave it
+        found = frame["image_id"].map(renditions).fillna("")
+        given = frame["rendition"] if "rendition" in frame.columns else ""
+        frame["rendition"] = found.where(found != "", given)
         meta = sorted(set(meta) | {"rendition"})
+    frame = _portable_provenance(frame)
     _require(frame, spec.attributes, "the database images' metadata")
-    group_col = None if spec.disjoint_by in (*DISJOINT_NONE, "image") else spec.disjoint_by
+    group_col = _group_column(spec, frame.columns)
     if group_col:
         _require(frame, [group_col], "the database images' metadata")
     frame = frame.assign(key=frame["sha256"], group=frame[group_col] if group_col else frame["sha256"],
@@ -151,8 +189,50 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
     for col in ("phash", "phash_mirror"):
         frame[col] = frame[col].astype("Int64")
     frame = frame.drop(columns=["metadata", "class_key", "format", "review_id"]).sort_values("key", kind="stable")
-    frame.attrs.update(metadata_columns=meta)
+    frame.attrs.update(metadata_columns=meta, grouped_by=_grouped_by(spec, group_col))
     return frame.reset_index(drop=True), dict(dropped)
+
+
+def portable_provenance(source: str, source_id: str, url: str, metadata: dict | None) -> tuple[str, str, str]:
+    """(source, source_id, url) safe to publish: a folder import's id becomes its path relative to the
+    import root and its ``file://`` URL is dropped, so an export never carries the curator's file system."""
+    if source == "folder" or url.startswith("file:"):
+        return source, str((metadata or {}).get("relative_path", "")), ""
+    return source, source_id, url
+
+
+def original_name(source: str, source_id: str, metadata: dict | None) -> str:
+    """The file name an image had in the folder it was imported from, or '' (other sources)."""
+    rel = str((metadata or {}).get("relative_path", "") or (source_id if source == "folder" else ""))
+    return rel.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _no_labels_message(session, spec: SplitSpec) -> str:
+    """Why a DB split found no labelled image, and the one thing to do about it."""
+    from sqlalchemy import func, select
+
+    from curation.db.models import ClassSet, ImageClass, SourceRecord
+
+    hinted = session.scalar(select(func.count(func.distinct(SourceRecord.image_id)))
+                            .join(ImageClass, ImageClass.id == SourceRecord.class_id)
+                            .join(ClassSet, ClassSet.id == ImageClass.class_set_id)
+                            .where(ClassSet.name == spec.class_set, SourceRecord.image_id.is_not(None))) or 0
+    if spec.labels_from == "reviewed" and hinted:
+        return (f"no image of class set {spec.class_set!r} has a review yet, but {hinted} carry the label their "
+                f"import gave them (folder names): build from those with  curate splits build {spec.name} "
+                "--labels-from source  (or set labels.from = \"source\" in your spec), or review them first")
+    return (f"no image in the database carries a {spec.labels_from} label of class set {spec.class_set!r}; "
+            f"import labelled folders first:  curate import DIR --class-set {spec.class_set} --label-from-folder")
+
+
+def _portable_provenance(frame):
+    import pandas as pd
+
+    if len(frame):
+        fixed = [portable_provenance(s, i, u, m) for s, i, u, m in zip(
+            frame["source"], frame["source_id"], frame["url"], frame["metadata"])]
+        frame[["source", "source_id", "url"]] = pd.DataFrame(fixed, index=frame.index)
+    return frame
 
 
 def _renditions(session, image_ids: list[int]) -> dict[int, str]:

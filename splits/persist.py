@@ -114,21 +114,23 @@ def _db_members(session, split_id: int, meta: list[str]):
     from sqlalchemy import select
 
     from curation.db.models import Image, SourceRecord, SplitMember
-    from splits.frames import FORMAT_EXT
+    from splits.frames import FORMAT_EXT, original_name, portable_provenance
 
     query = (select(SplitMember.subset, SplitMember.labels, SplitMember.metadata_, Image.id, Image.sha256,
-                    Image.format, SourceRecord.source, SourceRecord.source_id, SourceRecord.url, SourceRecord.owner,
-                    SourceRecord.owner_name, SourceRecord.license)
+                    Image.format, SourceRecord.metadata_, SourceRecord.source, SourceRecord.source_id,
+                    SourceRecord.url, SourceRecord.owner, SourceRecord.owner_name, SourceRecord.license)
              .join(Image, Image.id == SplitMember.image_id).join(SourceRecord, SourceRecord.image_id == Image.id)
              .where(SplitMember.split_id == split_id))
     rows = []
-    for subset, labels, metadata, image_id, sha, fmt, *prov in session.execute(query):
+    for subset, labels, metadata, image_id, sha, fmt, record_meta, *prov in session.execute(query):
+        prov = list(portable_provenance(*(p or "" for p in prov[:3]), record_meta)) + list(prov[3:])
         rows.append({"subset": subset, "key": sha, "labels": "|".join(labels), "src": sha, "sha256": sha,
                      "ext": FORMAT_EXT.get(fmt or "", "bin"), "image_id": image_id,
+                     "original_name": original_name(prov[0], prov[1], record_meta),
                      **dict(zip(("source", "source_id", "url", "owner", "owner_name", "license"),
                                 (p or "" for p in prov))),
                      **{c: (metadata or {}).get(c, "") for c in meta}})
-    columns = [*MEMBER_CORE, "image_id", *meta]
+    columns = [*MEMBER_CORE, "image_id", "original_name", *meta]
     frame = pd.DataFrame(rows, columns=columns)
     frame = frame.sort_values(["subset", "key", "source", "source_id"], kind="stable")
     return frame.drop_duplicates(["subset", "key"]).reset_index(drop=True)

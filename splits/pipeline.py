@@ -36,6 +36,12 @@ def load_frame(spec: SplitSpec, session=None, metadata: Path | None = None, imag
         labels = read_table(table)[spec.label_column or "category"]
     classes = resolve_classes(spec.class_set, session, labels)
     frame, dropped = table_frame(spec, Path(table), classes, root)
+    if session is not None:
+        from splits.screen import screen_table
+
+        frame, refused, screening = screen_table(frame, session, spec.multi_label, spec.include_rejected)
+        dropped = {**dropped, **refused}
+        frame.attrs["screening"] = screening
     return frame, classes, dropped
 
 
@@ -48,7 +54,8 @@ def build_spec(spec: SplitSpec, session=None, metadata: Path | None = None,
     meta = list(frame.attrs.get("metadata_columns", []))
     if spec.source == "dfr":
         meta = sorted(set(meta) | set(spec.attributes) | {"item"})
-    origin = {k: frame.attrs[k] for k in ("table", "images_root") if k in frame.attrs}
+    origin = {k: frame.attrs[k] for k in ("table", "images_root", "screening", "grouped_by") if k in frame.attrs}
+    result.report.update({k: origin[k] for k in ("screening", "grouped_by") if k in origin})
     return result, classes, meta, origin
 
 

@@ -40,9 +40,9 @@ _SECTION_KEYS = {
     "test": {"where"},
     "iid_test": {"size", "fraction", "name"},
     "ood": {"name", "change", "size"},
-    "groups": {"disjoint_by"},
+    "groups": {"disjoint_by", "fallback", "tests_apart"},
     "leakage": {"max_distance", "action", "mirrored"},
-    "export": {"licenses", "layout"},
+    "export": {"licenses", "layout", "include_rejected"},
 }
 
 
@@ -72,11 +72,14 @@ class SplitSpec:
     ood: tuple[SubsetSpec, ...] = ()
     test_where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     disjoint_by: str = "image"
+    disjoint_fallback: str | None = None  # used when the table lacks the disjoint_by column
+    tests_apart: bool = False  # test sets share no group with each other either
     leakage_max_distance: int | None = None
     leakage_action: str = "drop"
     leakage_mirrored: bool = True
     licenses: tuple[str, ...] = ()
     layout: str = "subset/class"
+    include_rejected: bool = False  # keep images the filters or reviews rejected (said in the card)
     description: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -104,6 +107,18 @@ class SplitSpec:
                 if key not in names:
                     names.append(key)
         return names
+
+    def with_options(self, **raw_changes: Any) -> "SplitSpec":
+        """The spec with command-line overrides, written into its raw form (so exports record them).
+
+        ``raw_changes`` maps "section.key" to a value, e.g. ``{"labels.from": "source"}``."""
+        raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.raw.items()}
+        for dotted, value in raw_changes.items():
+            section, key = dotted.split(".")
+            raw.setdefault(section, {})[key] = value
+        from dataclasses import replace
+
+        return replace(parse_spec(raw, f"spec {self.name}"), table=self.table, images_root=self.images_root)
 
     def renamed(self, name: str) -> "SplitSpec":
         """The same spec saved under another name (the raw spec, written into exports, follows)."""
@@ -220,12 +235,27 @@ def parse_spec(data: Mapping[str, Any], origin: str = "spec") -> SplitSpec:
         label_column=labels.get("column"), table=source.get("table"),
         image_column=str(source.get("image_column", "image")), images_root=source.get("images_root"),
         train=train, iid_test=iid, ood=ood, test_where=test_where, disjoint_by=str(groups.get("disjoint_by", "image")),
+        disjoint_fallback=_optional_str(groups.get("fallback"), "groups.fallback", origin),
+        tests_apart=_flag(groups.get("tests_apart", False), "groups.tests_apart", origin),
+        include_rejected=_flag(export.get("include_rejected", False), "export.include_rejected", origin),
         leakage_max_distance=_distance(leakage.get("max_distance"), origin),
         leakage_action=str(leakage.get("action", "drop")), leakage_mirrored=bool(leakage.get("mirrored", True)),
         licenses=tuple(str(x) for x in export.get("licenses", [])), layout=str(export.get("layout", "subset/class")),
         description=str(data.get("description", "")), raw=dict(data))
     _check_consistency(spec, origin)
     return spec
+
+
+def _flag(value: Any, where: str, origin: str) -> bool:
+    if not isinstance(value, bool):
+        raise CurateError(f"{origin}: {where} must be true or false, got {value!r}")
+    return value
+
+
+def _optional_str(value: Any, where: str, origin: str) -> str | None:
+    if value is not None and not (isinstance(value, str) and value):
+        raise CurateError(f"{origin}: {where} must be a column name (or 'image'), got {value!r}")
+    return value
 
 
 def _check_label_source(kind: str, labels_from: str, column: Any, origin: str) -> None:

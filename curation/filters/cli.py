@@ -44,7 +44,8 @@ def _hash_with_progress(cli: CliContext, params, rehash: bool, workers: int | No
 @click.group(invoke_without_command=True)
 @click.option("--rerun", is_flag=True, help="Judge every image again (earlier decisions stay, marked not current).")
 @click.option("--rehash", is_flag=True, help="Decode and hash every image again (e.g. after raising the pixel cap).")
-@click.option("--threshold", type=int, help="pHash Hamming radius for duplicates and contamination [default: 10].")
+@click.option("--threshold", type=int,
+              help="pHash Hamming radius for duplicates and contamination [default: the last run's, else 10].")
 @click.option("--dhash-threshold", type=int, help="dHash radius a pHash match must also meet [default: 16].")
 @click.option("--max-mean-diff", type=float,
               help="Largest brightness difference (0-255) between copies [default: 10].")
@@ -73,12 +74,16 @@ def filter_cmd(ctx: click.Context, rerun: bool, rehash: bool, workers: int | Non
     if ctx.invoked_subcommand is not None:
         return
     from curation.db.session import session_scope
-    from curation.filters.params import load_params
+    from curation.filters.params import describe, last_used, load_params
     from curation.filters.pipeline import FilterSummary, judge_all
     from curation.parallel import default_workers
 
     cli: CliContext = ctx.find_object(CliContext)
-    params = load_params(cli.settings(), {**thresholds, "mirror": False if no_mirror else None})
+    overrides = {**thresholds, "mirror": False if no_mirror else None}
+    with session_scope(cli.engine()) as session:
+        previous = last_used(session)
+    params = load_params(cli.settings(), overrides, previous)
+    click.echo(describe(params, cli.settings(), overrides, previous))
     summary = FilterSummary()
     summary.hashed, summary.undecodable = _hash_with_progress(cli, params, rehash, workers, ray)
     with session_scope(cli.engine()) as session:
@@ -90,25 +95,36 @@ def filter_cmd(ctx: click.Context, rerun: bool, rehash: bool, workers: int | Non
 
 @filter_cmd.command("report")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("filter-report.html"),
-              help="Where to write the HTML contact sheet.")
-@click.option("--max-groups", default=200, help="Duplicate groups shown (largest first).")
+              help="Where to write the HTML contact sheet (further pages beside it: NAME-2.html ...).")
+@click.option("--page-size", default=100, help="Duplicate groups per page (every group is shown).")
 @click.option("--max-rejects", default=300, help="Quality and contamination rejects shown.")
+@click.option("--groups", "groups_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every duplicate group as data: .csv (one row per member and file) or .json.")
 @pass_cli
-def filter_report(cli: CliContext, out: Path, max_groups: int, max_rejects: int) -> None:
-    """Print counts per filter and reason; write an HTML contact sheet of duplicate groups and rejects.
+def filter_report(cli: CliContext, out: Path, page_size: int, max_rejects: int, groups_out: Path | None) -> None:
+    """Print counts per filter and reason; write an HTML contact sheet of every duplicate group and the rejects.
 
     \b
-    Example:
+    Examples:
       curate filter report --out filter-report.html
+      curate filter report --groups duplicates.csv     # group, member, path or URL, distance, kept/rejected
     """
     from curation.commands import print_table
     from curation.db.session import session_scope
+    from curation.filters.groups import group_rows, write_groups
     from curation.filters.report import write_report
 
+    if page_size < 1:
+        raise click.UsageError("--page-size must be at least 1")
     with session_scope(cli.engine()) as session:
-        summary = write_report(session, cli.store(), out, max_groups=max_groups, max_rejects=max_rejects)
+        summary = write_report(session, cli.store(), out, page_size=page_size, max_rejects=max_rejects)
+        rows = group_rows(session) if groups_out else []
     print_table("filter decisions (current)", ["filter", "reason", "count"], summary.counts)
-    click.echo(f"wrote {summary.path} ({summary.groups} duplicate groups, {summary.rejected_shown} rejects shown)")
+    click.echo(f"wrote {summary.path} ({summary.groups} duplicate groups on {summary.pages} page(s), "
+               f"{summary.rejected_shown} rejects shown)")
+    if groups_out:
+        path = write_groups(rows, groups_out)
+        click.echo(f"wrote {path} ({len({r.group for r in rows})} groups, {len(rows)} rows)")
 
 
 @click.group()

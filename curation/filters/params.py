@@ -1,4 +1,8 @@
-"""Filter thresholds: defaults < ``[filter]`` in curate.toml < command line."""
+"""Filter thresholds: defaults < the last run's < ``[filter]`` in curate.toml < command line.
+
+A rerun without ``--threshold`` keeps the thresholds the decisions on record were made with, so
+``curate filter --rerun`` never silently goes back to the defaults; :func:`describe` says which
+value came from where."""
 
 from __future__ import annotations
 
@@ -41,21 +45,56 @@ class FilterParams:
         return self
 
 
-def load_params(settings: Any | None = None, overrides: Mapping[str, Any] | None = None) -> FilterParams:
-    """Defaults, then the workspace's ``[filter]`` table and pixel cap, then ``overrides`` (None = unset)."""
-    names = {f.name: f for f in dataclasses.fields(FilterParams)}
-    values: dict[str, Any] = {}
+def last_used(session: Any) -> dict[str, Any]:
+    """The thresholds the current decisions were made with (newest decision of each filter)."""
+    from sqlalchemy import select
+
+    from curation.db.models import FilterDecision
+
+    names = {f.name for f in dataclasses.fields(FilterParams)}
+    out: dict[str, Any] = {}
+    for name in ("quality", "contamination", "duplicate"):
+        params = session.scalar(select(FilterDecision.params).where(
+            FilterDecision.filter == name, FilterDecision.current.is_(True))
+            .order_by(FilterDecision.id.desc()).limit(1))
+        out.update({k: v for k, v in (params or {}).items() if k in names and k != "max_pixels"})
+    return out
+
+
+def _layers(settings: Any | None, overrides: Mapping[str, Any] | None,
+            previous: Mapping[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    names = {f.name for f in dataclasses.fields(FilterParams)}
+    section: dict[str, Any] = {}
+    pixels: dict[str, Any] = {}
     if settings is not None:
-        values["max_pixels"] = settings.max_image_pixels
+        pixels["max_pixels"] = settings.max_image_pixels
         section = dict(settings.section("filter"))
-        unknown = set(section) - set(names)
+        unknown = set(section) - names
         if unknown:
             raise CurateError(f"curate.toml [filter]: unknown key(s) {', '.join(sorted(unknown))}; "
                               f"valid keys are {', '.join(sorted(names))}")
-        values.update(section)
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return [("last run", dict(previous or {})), ("workspace", pixels), ("curate.toml", section),
+            ("command line", {k: v for k, v in (overrides or {}).items() if v is not None})]
+
+
+def load_params(settings: Any | None = None, overrides: Mapping[str, Any] | None = None,
+                previous: Mapping[str, Any] | None = None) -> FilterParams:
+    """Defaults, then ``previous`` (the last run's), the workspace's ``[filter]`` table and pixel cap,
+    then ``overrides`` (None = unset)."""
+    values: dict[str, Any] = {}
+    for _, layer in _layers(settings, overrides, previous):
+        values.update(layer)
     try:
         typed = {k: type(getattr(FilterParams, k))(v) for k, v in values.items()}
     except (TypeError, ValueError) as exc:
         raise CurateError(f"invalid filter setting: {exc}") from exc
     return FilterParams(**typed).validate()
+
+
+def describe(params: FilterParams, settings: Any | None = None, overrides: Mapping[str, Any] | None = None,
+             previous: Mapping[str, Any] | None = None) -> str:
+    """One line: each search threshold and where its value came from."""
+    origin = {k: "default" for k in params.search()}
+    for name, layer in _layers(settings, overrides, previous):
+        origin.update({k: name for k in layer if k in origin})
+    return "thresholds: " + ", ".join(f"{k}={v} ({origin[k]})" for k, v in params.search().items())

@@ -37,6 +37,7 @@ class ReportSummary:
     counts: list[tuple[str, str, int]]
     groups: int
     rejected_shown: int
+    pages: int = 1
 
 
 def reason_counts(session: Session) -> list[tuple[str, str, int]]:
@@ -73,36 +74,62 @@ def thumbnail_uri(data: bytes, size: int = THUMB, max_pixels: int = 178_956_970)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _card(store: ImageStore, image: Image, caption: str, css: str = "card") -> str:
+def _card(store: ImageStore, image: Image, caption: str, css: str = "card", files: list[str] | None = None) -> str:
     try:
         uri = thumbnail_uri(store.read(image.sha256))
     except OSError:
         uri = None
     pic = (f'<img src="{uri}" alt="">' if uri else '<div class="noimg">no preview</div>')
-    title = next((r.title for r in image.records if r.title), "") or ""
+    if files is None:
+        files = [next((r.title for r in image.records if r.title), "") or ""]
     size = f"{image.width}x{image.height}" if image.width else "?"
+    names = "<br>".join(f"<i>{html.escape(name[-80:])}</i>" for name in files if name)
     return (f'<div class="{css}">{pic}<br>{html.escape(image.sha256[:12])} {size}<br>'
-            f'{html.escape(caption)}<br><i>{html.escape(title[:80])}</i></div>')
+            f'{html.escape(caption)}<br>{names}</div>')
 
 
-def _groups_html(session: Session, store: ImageStore, max_groups: int, max_members: int) -> tuple[str, int]:
-    groups = session.scalars(select(DuplicateGroup).where(DuplicateGroup.current.is_(True))
-                             .options(selectinload(DuplicateGroup.members)).order_by(DuplicateGroup.id)).all()
-    groups = sorted(groups, key=lambda g: -len(g.members))[:max_groups]
-    parts = [f"<h2>Duplicate groups ({len(groups)} shown)</h2>"]
-    for group in groups:
-        ids = [m.image_id for m in group.members][:max_members]
-        images = {i.id: i for i in session.scalars(select(Image).where(Image.id.in_(ids))
-                                                   .options(selectinload(Image.records)))}
-        label = group.params.get("reference", "") if group.kind == "reference" else ""
-        parts.append(f"<h3>{html.escape(group.kind)} group #{group.id}, {len(group.members)} images"
-                     f"{' copying ' + html.escape(str(label)) if label else ''}</h3><div class=\"row\">")
-        for member in group.members[:max_members]:
-            keep = member.image_id == group.keeper_image_id
-            caption = "KEEP" if keep else f"distance {member.distance}{' mirrored' if member.mirrored else ''}"
-            parts.append(_card(store, images[member.image_id], caption, "card keep" if keep else "card"))
-        parts.append("</div>")
-    return "".join(parts), len(groups)
+def _group_pages(session: Session, store: ImageStore, page_size: int) -> list[tuple[str, int]]:
+    """The duplicate groups (every one, largest first) as HTML pages of ``page_size`` groups each;
+    every card names every file of its image, identical copies included."""
+    from curation.filters.groups import group_rows
+
+    by_group: dict[str, list] = {}
+    for row in group_rows(session):
+        by_group.setdefault(row.group, []).append(row)
+    digests = {r.sha256 for rows in by_group.values() for r in rows}
+    images = {i.sha256: i for i in session.scalars(select(Image).where(Image.sha256.in_(digests)))} if digests else {}
+    names = list(by_group)
+    pages = []
+    for start in range(0, max(len(names), 1), page_size):
+        parts = []
+        for group in names[start:start + page_size]:
+            rows = by_group[group]
+            members = [r for r in rows if r.role != "identical-copy"]
+            copies = sum(r.role == "identical-copy" for r in rows)
+            parts.append(f"<h3>{html.escape(rows[0].kind)} group {html.escape(group)}: {len(members)} images"
+                         f"{f', {copies} identical copies merged at import' if copies else ''}</h3><div class=\"row\">")
+            for member in members:
+                files = [member.relative_path or member.path_or_url] + [
+                    f"copy: {r.relative_path or r.path_or_url}" for r in rows
+                    if r.role == "identical-copy" and r.sha256 == member.sha256]
+                how = "KEEP" if member.role == "keeper" else \
+                    f"distance {member.distance}{' mirrored' if member.mirrored else ''}"
+                caption = f"{how}, {member.decision}"
+                parts.append(_card(store, images[member.sha256], caption,
+                                   "card keep" if member.role == "keeper" else "card", files))
+            parts.append("</div>")
+        pages.append(("".join(parts), len(names[start:start + page_size])))
+    return pages
+
+
+def _page_name(out: Path, number: int) -> Path:
+    return out if number == 1 else out.with_name(f"{out.stem}-{number}{out.suffix}")
+
+
+def _nav(out: Path, number: int, total: int, n_groups: int) -> str:
+    links = " ".join(f"<b>{i}</b>" if i == number else
+                     f'<a href="{html.escape(_page_name(out, i).name)}">{i}</a>' for i in range(1, total + 1))
+    return f"<h2>Duplicate groups ({n_groups} in all, page {number} of {total})</h2><p>pages: {links}</p>"
 
 
 def _rejects_html(session: Session, store: ImageStore, max_rejects: int) -> tuple[str, int]:
@@ -118,20 +145,31 @@ def _rejects_html(session: Session, store: ImageStore, max_rejects: int) -> tupl
     return "".join(parts), len(rows)
 
 
-def write_report(session: Session, store: ImageStore, out: Path, *, max_groups: int = 200,
-                 max_members: int = 12, max_rejects: int = 300) -> ReportSummary:
-    """Write the contact sheet to ``out`` and return the counts it shows."""
+def write_report(session: Session, store: ImageStore, out: Path, *, page_size: int = 100,
+                 max_rejects: int = 300) -> ReportSummary:
+    """Write the contact sheet to ``out`` (more pages beside it as ``out-2.html`` ...) and return the
+    counts it shows. Every duplicate group is shown."""
+    from curation.status import identical_copies
+
     counts = reason_counts(session)
+    copies = identical_copies(session)
     table = "".join(f"<tr><td>{html.escape(f)}</td><td>{html.escape(k)}</td><td>{n}</td></tr>" for f, k, n in counts)
-    groups_html, n_groups = _groups_html(session, store, max_groups, max_members)
+    table += f"<tr><td>import</td><td>identical copies merged</td><td>{copies}</td></tr>"
+    pages = _group_pages(session, store, page_size)
+    n_groups = sum(n for _, n in pages)
     rejects_html, n_rejects = _rejects_html(session, store, max_rejects)
-    page = ("<!doctype html><html><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-            "style-src 'unsafe-inline'\"><title>curate filter report</title>"
-            f"<style>{_CSS}</style></head><body><h1>curate filter report</h1>"
-            f"<table><tr><th>filter</th><th>reason</th><th>images</th></tr>{table}</table>"
-            f"{groups_html}{rejects_html}</body></html>")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return ReportSummary(out, counts, n_groups, n_rejects)
+    for number, (groups_html, _) in enumerate(pages, start=1):
+        head = (f"<table><tr><th>filter</th><th>reason</th><th>images</th></tr>{table}</table>"
+                if number == 1 else "")
+        body = head + _nav(out, number, len(pages), n_groups) + groups_html + (rejects_html if number == 1 else "")
+        _page_name(out, number).write_text(_PAGE.format(css=_CSS, body=body), encoding="utf-8")
+    return ReportSummary(out, counts + [("import", "identical copies merged", copies)], n_groups, n_rejects,
+                         len(pages))
+
+
+_PAGE = ("<!doctype html><html><head><meta charset=\"utf-8\">"
+         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+         "style-src 'unsafe-inline'\"><title>curate filter report</title>"
+         "<style>{css}</style></head><body><h1>curate filter report</h1>{body}</body></html>")

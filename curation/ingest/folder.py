@@ -1,4 +1,12 @@
-"""``curate import DIR``: local images as candidates (source ``folder``), with provenance."""
+"""``curate import DIR``: local images as candidates (source ``folder``), with provenance.
+
+One candidate per image content: a file whose bytes are already a folder candidate is merged into it
+(listed under ``copies`` in its metadata and counted, never a second candidate). A file that moved
+(its candidate's old path is gone) takes the candidate along, with its new label and attributes; a
+re-import of the same path updates the label and attributes the options now give it. Labels come
+from a folder level (``--label-from-folder``, ``--path-fields``), attributes (e.g. ``rendition``)
+from folder levels, a CSV keyed by relative path, or a fixed ``--set key=value``.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +15,26 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from curation.db.models import ClassSet, ImageClass, SourceRecord
-from curation.ingest.records import attach_bytes
+from curation.errors import CurateError
+from curation.images import probe
+from curation.ingest.records import store_image
 from curation.store import ImageStore
 
 log = logging.getLogger(__name__)
 SOURCE = "folder"
+CLASS_FIELD = "class"
+SKIP_FIELD = "-"
+# metadata names that curate itself gives a meaning in splits and exports: a user attribute may not take them
+RESERVED_ATTRIBUTES = frozenset({
+    "relative_path", "copies", "class", "label", "labels", "key", "cls", "group", "src", "sha256", "ext",
+    "image_id", "phash", "phash_mirror", "item", "path", "subset", "source", "source_id", "url", "owner",
+    "owner_name", "license"})
 
 
 @dataclass
@@ -25,12 +42,42 @@ class ImportStats:
     seen: int = 0
     added: int = 0
     skipped: int = 0
+    copies: int = 0  # identical bytes under another path, merged into the candidate that has them
+    moved: int = 0
+    updated: int = 0  # known paths whose attributes this import changed
+    relabelled: int = 0
+    conflicts: int = 0  # identical copies whose folder names another class than their candidate's
     rejected: dict[str, int] = field(default_factory=dict)
     unknown_folders: set[str] = field(default_factory=set)
+    image_ids: dict[str, int] = field(default_factory=dict)  # file path -> its stored image (copies included)
 
     def add_rejection(self, reason: str) -> None:
         kind = reason.split(":", 1)[0]
         self.rejected[kind] = self.rejected.get(kind, 0) + 1
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """What a file's path says about it: ``path_fields`` name the folder levels under the root
+    (``class``, an attribute name, or ``-`` to skip one); ``table`` maps relative paths to attributes."""
+
+    lookup: Mapping[str, ImageClass] | None = None
+    path_fields: tuple[str, ...] = ()
+    table: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    fixed: Mapping[str, str] = field(default_factory=dict)
+    aliases: Mapping[str, str] = field(default_factory=dict)  # normalised folder name -> class key or name
+    license: str = "unknown"
+    max_bytes: int = 1 << 30
+    max_pixels: int = 1 << 30
+
+
+def check_attribute_names(names: Sequence[str], origin: str) -> None:
+    """Refuse attribute names that would overwrite a column curate writes itself."""
+    clash = sorted(set(names) & RESERVED_ATTRIBUTES - {CLASS_FIELD})
+    if clash:
+        raise CurateError(f"{origin}: attribute name(s) {', '.join(clash)} are curate's own columns "
+                          f"({', '.join(sorted(RESERVED_ATTRIBUTES))}); rename them, e.g. {clash[0]!r} -> "
+                          f"'meta_{clash[0]}'")
 
 
 def iter_files(root: Path) -> Iterator[Path]:
@@ -58,41 +105,121 @@ def class_lookup(session: Session, class_set: ClassSet) -> dict[str, ImageClass]
 
 
 def import_files(session: Session, store: ImageStore, root: Path, paths: Sequence[Path], stats: ImportStats,
-                 lookup: dict[str, ImageClass] | None, license: str, max_bytes: int, max_pixels: int) -> None:
+                 options: ImportOptions) -> None:
     """Import one batch of files; the caller commits after each batch, so a killed import resumes."""
     ids = {str(p.resolve()): p for p in paths}
-    known = set(session.scalars(select(SourceRecord.source_id).where(
-        SourceRecord.source == SOURCE, SourceRecord.source_id.in_(list(ids)))))
+    known = {r.source_id: r for r in session.scalars(select(SourceRecord).where(
+        SourceRecord.source == SOURCE, SourceRecord.source_id.in_(list(ids))))}
     for source_id, path in ids.items():
         stats.seen += 1
+        rel = path.relative_to(root).as_posix()
+        cls_id, attrs = _describe(rel, options, stats)
         if source_id in known:
-            stats.skipped += 1
-            continue
-        record = _new_record(path, root, source_id, license, lookup, stats)
-        session.add(record)
-        size = path.stat().st_size
-        if size > max_bytes:
-            record.status, record.error = "rejected", f"too-large: {size} bytes > cap {max_bytes}"
-            record.attempts = 1
+            _update(known[source_id], cls_id, attrs, rel, stats)
+            image_id = known[source_id].image_id
         else:
-            attach_bytes(session, store, record, path.read_bytes(), max_pixels)
-        if record.status == "rejected":
-            stats.add_rejection(record.error or "rejected")
-        else:
-            stats.added += 1
+            image_id = _import_new(session, store, path, source_id, rel, cls_id, attrs, options, stats)
+        if image_id is not None:
+            stats.image_ids[source_id] = image_id
     session.flush()
 
 
-def _new_record(path: Path, root: Path, source_id: str, license: str, lookup: dict[str, ImageClass] | None,
-                stats: ImportStats) -> SourceRecord:
-    rel = path.relative_to(root)
-    cls = None
-    if lookup is not None and len(rel.parts) > 1:
-        folder = rel.parts[0]
-        cls = lookup.get(_normalise(folder))
+def _describe(rel: str, options: ImportOptions, stats: ImportStats) -> tuple[int | None, dict[str, str]]:
+    """(class id, attributes) that a file's relative path, the attribute table and ``--set`` give it."""
+    attrs = dict(options.fixed)
+    folders = rel.split("/")[:-1]
+    label = None
+    for name, value in zip(options.path_fields, folders):
+        if name == CLASS_FIELD:
+            label = value
+        elif name != SKIP_FIELD:
+            attrs[name] = value
+    row = dict(options.table.get(rel, {}))
+    label = row.pop(CLASS_FIELD, None) or label
+    attrs.update(row)
+    cls_id = None
+    if label is not None and options.lookup is not None:
+        target = options.aliases.get(_normalise(label), label)
+        cls = options.lookup.get(_normalise(target))
         if cls is None:
-            stats.unknown_folders.add(folder)
+            stats.unknown_folders.add(label)
+        cls_id = cls.id if cls else None
+    return cls_id, attrs
+
+
+def _update(record: SourceRecord, cls_id: int | None, attrs: dict[str, str], rel: str, stats: ImportStats) -> None:
+    """A path imported before: take the label and attributes this import gives it."""
+    meta = dict(record.metadata_ or {})
+    changed = any(meta.get(k) != v for k, v in attrs.items())
+    relabel = cls_id is not None and cls_id != record.class_id
+    if not (changed or relabel):
+        stats.skipped += 1
+        return
+    if relabel:
+        record.class_id = cls_id
+        stats.relabelled += 1
+    if changed:
+        record.metadata_ = {**meta, **attrs, "relative_path": rel}
+        stats.updated += 1
+
+
+def _import_new(session: Session, store: ImageStore, path: Path, source_id: str, rel: str, cls_id: int | None,
+                attrs: dict[str, str], options: ImportOptions, stats: ImportStats) -> int | None:
+    """Store one new file; returns its image id (None when rejected)."""
     mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).replace(tzinfo=None)
-    return SourceRecord(source=SOURCE, source_id=source_id, url=path.resolve().as_uri(), license=license,
-                        title=path.stem, class_id=cls.id if cls else None, uploaded_at=mtime,
-                        metadata_={"relative_path": rel.as_posix()})
+    record = SourceRecord(source=SOURCE, source_id=source_id, url=path.resolve().as_uri(), license=options.license,
+                          title=path.stem, class_id=cls_id, uploaded_at=mtime, attempts=1,
+                          metadata_={**attrs, "relative_path": rel})
+    size = path.stat().st_size
+    info = None
+    if size > options.max_bytes:
+        record.status, record.error = "rejected", f"too-large: {size} bytes > cap {options.max_bytes}"
+    else:
+        data = path.read_bytes()
+        info = probe(data, max_pixels=options.max_pixels)
+        if not info.ok:
+            record.status, record.error = "rejected", info.reason
+    if record.status == "rejected":
+        session.add(record)
+        stats.add_rejection(record.error or "rejected")
+        return None
+    image = store_image(session, store, data, info)
+    holder = _holder(session, image.id)
+    if holder is not None:
+        _merge(holder, record, cls_id, attrs, rel, stats)
+        return image.id
+    record.image, record.status = image, "downloaded"
+    session.add(record)
+    session.flush()
+    stats.added += 1
+    return image.id
+
+
+def _holder(session: Session, image_id: int) -> SourceRecord | None:
+    """The folder candidate that already has this image's bytes, if any."""
+    return session.scalar(select(SourceRecord).where(SourceRecord.source == SOURCE, SourceRecord.image_id == image_id)
+                          .order_by(SourceRecord.id).limit(1))
+
+
+def _merge(holder: SourceRecord, record: SourceRecord, cls_id: int | None, attrs: dict[str, str], rel: str,
+           stats: ImportStats) -> None:
+    """Identical bytes: the candidate moved (its old file is gone) or this file is a copy of it."""
+    meta = dict(holder.metadata_ or {})
+    if not Path(holder.source_id).exists():
+        holder.source_id, holder.url, holder.title = record.source_id, record.url, record.title
+        holder.metadata_ = {**meta, **attrs, "relative_path": rel}
+        if cls_id is not None and cls_id != holder.class_id:
+            holder.class_id = cls_id
+            stats.relabelled += 1
+        stats.moved += 1
+        return
+    copies = list(meta.get("copies", []))
+    if rel in copies or rel == meta.get("relative_path"):
+        stats.skipped += 1
+        return
+    holder.metadata_ = {**meta, "copies": sorted(copies + [rel])}
+    if holder.class_id is None and cls_id is not None:
+        holder.class_id = cls_id
+    elif cls_id is not None and cls_id != holder.class_id:
+        stats.conflicts += 1
+    stats.copies += 1

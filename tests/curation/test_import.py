@@ -38,11 +38,12 @@ def test_import_labels_rejects_and_is_idempotent(workspace, db_url, cli, tmp_pat
     src = tmp_path / "src"
     _sample_folder(src)
     out = cli("import", src, "--class-set", "imagenet-r", "--label-from-folder").output
-    assert "imported 10 new" in out and "3 rejected" in out and "not_a_class" in out
+    assert "imported 9 new" in out and "1 identical copies merged" in out and "3 rejected" in out
+    assert "not_a_class" in out
     engine = create_engine(db_url)
     with Session(engine) as session:
         records = session.scalars(select(SourceRecord)).all()
-        assert len(records) == 13
+        assert len(records) == 12  # copy.jpg has the bytes of goldfish/0.jpg: merged into its candidate
         reasons = sorted((r.error or "").split(":")[0] for r in records if r.status == "rejected")
         assert reasons == ["corrupt", "decompression-bomb", "not-an-image"]
         assert session.scalar(select(func.count()).select_from(Image)) == 9  # copy.jpg shares its image
@@ -50,14 +51,16 @@ def test_import_labels_rejects_and_is_idempotent(workspace, db_url, cli, tmp_pat
         goldfish = session.scalar(select(ImageClass.id).where(ImageClass.key == "n01443537"))
         shark = session.scalar(select(ImageClass.id).where(ImageClass.name == "great white shark"))
         assert labels["goldfish/1.jpg"] == goldfish and labels["Great White Shark/0.jpg"] == shark
-        assert labels["not_a_class/0.jpg"] is None
+        assert labels["not_a_class/0.jpg"] is None and "copy.jpg" not in str(labels)
+        first = next(r for r in records if r.metadata_["relative_path"] == "goldfish/0.jpg")
+        assert first.metadata_["copies"] == ["goldfish/copy.jpg"]
         good = next(r for r in records if r.status == "downloaded")
         assert good.url.startswith("file://") and good.license == "unknown" and good.image.width == 64
     engine.dispose()
     out = cli("import", src, "--class-set", "imagenet-r").output
-    assert "imported 0 new, 13 already known" in out
+    assert "imported 0 new, 13 already known, 0 identical copies merged" in out  # 12 paths + the copy
     status = cli("status").output
-    assert "candidates" in status and "13" in status and "decompression-bomb" in status
+    assert "candidates" in status and "12" in status and "decompression-bomb" in status
     assert "checked 9: 0 missing, 0 corrupted" in cli("store", "verify").output
 
 

@@ -88,13 +88,16 @@ def test_rerun_with_new_threshold_does_not_decode_and_keeps_history(workspace, d
         assert session.scalar(select(func.count()).select_from(DuplicateGroup).where(
             DuplicateGroup.current.is_(False))) == 4
     engine.dispose()
-    assert "judged 0 for quality" in cli("filter", "--workers", "1").output
+    again = cli("filter", "--workers", "1").output  # no flags: the last run's thresholds, said so
+    assert "judged 0 for quality" in again
+    assert "threshold=0 (last run), dhash_threshold=0 (last run), max_mean_diff=10.0 (last run)" in again
     monkeypatch.setattr(hashing, "hash_bytes", original)
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "orig4-big.jpg").write_bytes(encode(photo(4).resize((480, 360)), quality=90))
     cli("import", extra)
-    cli("filter", "--workers", "1", "--threshold", "10")
+    out = cli("filter", "--workers", "1", "--threshold", "10", "--dhash-threshold", "16").output
+    assert "threshold=10 (command line), dhash_threshold=16 (command line)" in out
     engine, session = _db(db_url)
     with session:
         ids = _by_name(session)

@@ -64,8 +64,15 @@ def test_shortfall_names_the_subset_and_the_gap(svsf_table_dir):
     with pytest.raises(CurateError, match=r"subset 'year_2017' needs 5000 images but only \d+ match .*short by"):
         build_spec(big, None, svsf_table_dir / "table.csv")
     too_big = dataclasses.replace(spec, train=dataclasses.replace(spec.train, size=100_000))
-    with pytest.raises(CurateError, match="subset 'iid_test' needs 100060 images"):
+    table = pd.read_csv(svsf_table_dir / "table.csv", dtype=str)
+    pool = int((table["country"].isin(["US", "Mexico", "Canada"]) & (table["year"] == "2019")
+                & (table["camera"] == "new")).sum())
+    with pytest.raises(CurateError) as caught:  # names both subsets and the train filter, not '(all)'
         build_spec(too_big, None, svsf_table_dir / "table.csv")
+    message = str(caught.value)
+    assert message.startswith(f"train (100000) + iid_test (60) need 100060 images but only {pool} match")
+    assert "country in ['US', 'Mexico', 'Canada'], year=2019, camera=new" in message and "(all)" not in message
+    assert f"short by {100060 - pool}" in message
 
 
 def test_bad_rows_are_counted_not_raised(svsf_table_dir):
@@ -140,3 +147,21 @@ def test_generic_preset_takes_any_table_and_its_classes(tmp_path):
     assert sizes["iid_test"] == round(0.1 * photos) and sizes["train"] == photos - sizes["iid_test"]
     assert sizes["domain_sketch"] == int((table["domain"] == "sketch").sum())
     assert set(result.members["ext"]) == {"png"}
+
+
+def test_groups_fall_back_when_the_table_lacks_the_column_and_tests_can_be_kept_apart(svsf_table_dir):
+    table = svsf_table_dir / "table.csv"
+    spec = _spec(svsf_table_dir, disjoint_by="business", disjoint_fallback="image")
+    result = build_spec(spec, None, table)[0]  # the fixture's table names its column business_id
+    assert result.report["grouped_by"] == "image"
+    renamed = svsf_table_dir / "business.csv"
+    pd.read_csv(table, dtype=str, keep_default_na=False).rename(columns={"business_id": "business"}).to_csv(
+        renamed, index=False)
+    for apart in (False, True):
+        result = build_spec(dataclasses.replace(spec, tests_apart=apart), None, renamed)[0]
+        assert result.report["grouped_by"] == "business"
+        businesses = {s: set(part["business"]) for s, part in result.members.groupby("subset")}
+        tests = [s for s in businesses if s != "train"]
+        assert all(not businesses["train"] & businesses[t] for t in tests)  # train never shares a business
+        shared = [(a, b) for a in tests for b in tests if a < b and businesses[a] & businesses[b]]
+        assert (shared == []) if apart else shared  # without tests_apart this table's test sets do share

@@ -107,7 +107,7 @@ def test_spec_errors_name_the_problem(change, message):
 
 
 def test_unknown_preset_lists_presets_and_bad_toml_is_reported(tmp_path):
-    with pytest.raises(CurateError, match="presets: dfr, dfr-concat, generic, imagenet-r, mini-r, svsf"):
+    with pytest.raises(CurateError, match="presets: dfr, dfr-concat, generic, imagenet-r, in200, mini-r, svsf"):
         load_spec("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text("name = [unclosed")
@@ -120,3 +120,15 @@ def test_a_spec_files_table_path_is_relative_to_the_file(tmp_path):
     path = tmp_path / "specs" / "s.toml"
     path.write_text(BASE.replace('kind = "table"', 'kind = "table"\ntable = "../data/t.csv"'))
     assert load_spec(path).table == str(tmp_path / "specs" / "../data/t.csv")
+
+
+def test_new_options_are_validated_and_command_line_overrides_are_recorded():
+    spec = load_spec("imagenet-r")
+    assert spec.labels_from == "reviewed" and not spec.include_rejected
+    changed = spec.with_options(**{"labels.from": "source", "export.include_rejected": True})
+    assert changed.labels_from == "source" and changed.include_rejected
+    assert changed.raw["labels"]["from"] == "source" and spec.raw["labels"]["from"] == "reviewed"
+    with pytest.raises(CurateError, match="export.include_rejected must be true or false"):
+        spec.with_options(**{"export.include_rejected": "yes"})
+    svsf = load_spec("svsf")
+    assert (svsf.disjoint_by, svsf.disjoint_fallback, svsf.tests_apart) == ("business", "image", False)
