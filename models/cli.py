@@ -347,19 +347,31 @@ def corrupt(export, out, subsets, corruptions, severities, seed, resize, crop, f
 
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--table", "kind", required=True, type=click.Choice(["imagenet-r", "svsf", "dfr", "imagenet-c"]))
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-def report(runs, kind, out) -> None:
-    """Build one of the paper's tables from evaluated runs (Markdown, CSV, LaTeX) and an IID-vs-OOD plot.
+@click.option("--table", "kinds", multiple=True, type=click.Choice(["imagenet-r", "svsf", "dfr", "imagenet-c"]),
+              help="Which table (repeat for several; default: every table the results have rows for).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Folder for report-TABLE.{md,csv,tex,png}.")
+def report(runs, kinds, out) -> None:
+    """Build the paper's tables from evaluations (Markdown, CSV, LaTeX) and an IID-vs-OOD plot.
+
+    RUNS are evaluation folders (holding results.json, as curate evaluate writes them) or folders of them.
 
     \b
     Example:
+      curate report runs/*
       curate report runs/baseline runs/augmix --table imagenet-r --out reports/
     """
-    from models.report import write_report
+    from models.report import write_reports
 
-    result = write_report(kind, runs, out)
-    click.echo(result["markdown"])
-    fit = result["fit"]
-    line = f"fit OOD = {fit['slope']:.2f} x IID {fit['intercept']:+.1f}; " if fit else ""
-    click.echo(f"{line}wrote {', '.join(str(p) for p in result['paths'].values())}")
+    reports, skipped = write_reports(kinds, runs, out)
+    if skipped:
+        click.echo(f"no results.json in {len(skipped)} of the paths (not evaluated): "
+                   + ", ".join(str(p) for p in skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+    for result in reports:
+        click.echo(f"{result['kind']}:\n{result['markdown']}")
+        fit = result["fit"]
+        if fit:
+            click.echo(f"fit OOD = {fit['slope']:.2f} x IID {fit['intercept']:+.1f}")
+        if result["plot_note"]:
+            click.echo(f"plot: {result['plot_note']}")
+        click.echo(f"wrote {', '.join(str(p) for p in result['paths'].values())}\n")
