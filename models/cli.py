@@ -191,7 +191,7 @@ def _eval_source(model, weights, checkpoint):
             raise CurateError(str(exc)) from exc
     elif not checkpoint and isinstance(source, str):
         raise CurateError(f"say which architecture {source} is for with --model")
-    recipe, start = {}, "" if checkpoint else str(source)
+    recipe, start = {}, "" if checkpoint else _loaded_source(model, source)
     config_path = source.parent / "config.json" if checkpoint else None
     if config_path is not None and config_path.exists():
         config = read_json(config_path)

@@ -4,7 +4,7 @@ OOD average and mCE with whether it is the paper's. Pure: works on the dicts ``e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -33,11 +33,11 @@ def summarise(sets: dict[str, dict], iid: Sequence[str] = ()) -> dict:
     a role get one from ``iid`` (``assign_roles``); sets evaluated earlier keep theirs."""
     assign_roles({k: r for k, r in sets.items() if "role" not in r}, iid)
     summary: dict[str, Any] = {}
-    iid_sets = [r for r in sets.values() if r["role"] == "iid" and r["kind"] != "imagenet-c"]
-    iid_err = float(np.mean([r["error"] for r in iid_sets])) if iid_sets else None
+    iid_sets = [r for r in sets.values() if r["role"] == "iid" and r["kind"] != "imagenet-c" and "error" in r]
     for kind in ("imagenet-r", "classification", "svsf"):
         ood = {n: r["error"] for n, r in sets.items() if r["kind"] == kind and r["role"] == "ood"}
         if ood:
+            iid_err = _iid_error(iid_sets, lambda r: r["kind"] == kind)
             row = {"ood_error": float(np.mean(list(ood.values()))), "per_set": ood, "iid_error": iid_err}
             if iid_err is not None:
                 row["gap"] = row["ood_error"] - iid_err
@@ -54,10 +54,20 @@ def summarise(sets: dict[str, dict], iid: Sequence[str] = ()) -> dict:
     if corrupted:
         ce = metrics.corruption_errors(corrupted)
         c_sets = [r for r in sets.values() if r["kind"] == "imagenet-c" and "corruption" in r]
+        c_classes = {r.get("classes") for r in c_sets}
         summary["imagenet-c"] = {"ce": ce, "mCE": metrics.mce(ce), "n_corruptions": len(ce),
-                                 "mean_error": float(np.mean(list(corrupted.values()))), "clean_error": iid_err,
+                                 "mean_error": float(np.mean(list(corrupted.values()))),
+                                 "clean_error": _iid_error(iid_sets, lambda r: r.get("classes") in c_classes),
                                  **imagenet_c_comparability(corrupted, c_sets)}
     return summary
+
+
+def _iid_error(iid_sets: Sequence[dict], alike: Callable[[dict], bool]) -> float | None:
+    """Mean error of the IID sets that are ``alike`` the OOD sets of a row (the same kind; for ImageNet-C
+    the same class count), else of every IID set: one results.json may hold ImageNet-200 and ImageNet
+    validation sets, and each table row compares with its own."""
+    chosen = [r for r in iid_sets if alike(r)] or list(iid_sets)
+    return float(np.mean([r["error"] for r in chosen])) if chosen else None
 
 
 def imagenet_c_comparability(corrupted: dict[tuple[str, int], float], c_sets: Sequence[dict]) -> dict:

@@ -154,3 +154,23 @@ def test_parallel_cpu_streams_give_the_same_logits_and_restore_threads(make_expo
     two = predict(model, items, CPU, 36, 32, batch_size=3, workers=2, keep=[0, 1, 2, 3])
     assert one.shape == (21, 4) and np.allclose(one, two, atol=1e-5)
     assert torch.get_num_threads() == threads
+
+
+def test_each_row_compares_with_its_own_iid_set_and_earlier_roles_stay():
+    """The README evaluates one checkpoint twice into one results.json: ImageNet-R + ImageNet-200 (--iid
+    in200), then ImageNet-C + ImageNet val (--iid imagenet-val). The gap uses ImageNet-200 only, the clean
+    error ImageNet val only, and the first command's roles survive the second's --iid."""
+    def res(export, kind, error, classes, subset, **kw):
+        return {"kind": kind, "error": error, "classes": classes, "subsets": [subset], "path": f"/x/{export}",
+                "export": export, **kw}
+
+    first = {"in200:val": res("in200", "imagenet-r", 0.2, 200, "val"),
+             "rend:test": res("rend", "imagenet-r", 0.6, 200, "test")}
+    summarise(first, ["in200"])
+    assert first["in200:val"]["role"] == "iid"
+    later = {**first, "imval:val": res("imval", "classification", 0.3, 1000, "val"),
+             "c:fog-1": res("c", "imagenet-c", 0.5, 1000, "val", corruption="fog", severity=1)}
+    summary = summarise(later, ["imval"])
+    assert later["in200:val"]["role"] == "iid"
+    assert summary["imagenet-r"]["iid_error"] == 0.2 and summary["imagenet-r"]["gap"] == pytest.approx(0.4)
+    assert summary["imagenet-c"]["clean_error"] == 0.3
