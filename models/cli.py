@@ -181,6 +181,8 @@ def _eval_source(model, weights, checkpoint):
     from models.runs import read_json, resolve_checkpoint
 
     source = resolve_checkpoint(checkpoint) if checkpoint else _weights_source(weights)
+    if checkpoint and not source.is_file():
+        raise CurateError(f"{checkpoint} holds no {source.name}: give a run folder that curate train wrote")
     if isinstance(source, Path) and not source.is_file():
         raise CurateError(f"weights file {source} is not on disk; nothing is downloaded here. Copy the "
                           "torchvision/timm state dict (or a curate checkpoint) to that path first")
@@ -283,7 +285,8 @@ def _print_results(results: dict, new: set[str], out: Path) -> None:
             continue
         main = (f"weighted PR-AUC (released DFR metric) {100 * r['dfr_weighted_pr_auc']:.1f}"
                 if "dfr_weighted_pr_auc" in r else f"error {100 * r['error']:.1f}")
-        top5 = f", top-5 error {100 * r['top5_error']:.1f}" if r.get("top5_error") is not None else ""
+        top5 = f", top-5 error {100 * r['top5_error']:.1f}" if r.get("top5_error") is not None \
+            and r.get("outputs", 0) > 5 else ""
         speed = f", {r['images_per_s']:.0f} images/s" if r.get("images_per_s") else ""
         click.echo(f"{name} [{r['kind']}, {r['role']}]: n {r['n']}, {main}{top5}, calibration RMS "
                    f"{100 * r['calibration_rms']:.1f}, AURRA {100 * r['aurra']:.1f}{speed}")

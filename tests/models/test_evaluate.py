@@ -174,3 +174,22 @@ def test_each_row_compares_with_its_own_iid_set_and_earlier_roles_stay():
     assert later["in200:val"]["role"] == "iid"
     assert summary["imagenet-r"]["iid_error"] == 0.2 and summary["imagenet-r"]["gap"] == pytest.approx(0.4)
     assert summary["imagenet-c"]["clean_error"] == 0.3
+
+
+def test_progress_hears_every_set_and_every_image(make_export):
+    class Recorder:
+        def __init__(self):
+            self.totals, self.done = {}, {}
+
+        def start(self, name, total):
+            self.totals[name], self.done[name], self.current = total, 0, name
+
+        def advance(self, n):
+            self.done[self.current] += n
+
+    export = open_export(make_export("prog", {"val": 3, "test": 2}, keys=["a", "b", "c"], n_classes=3))
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    progress = Recorder()
+    res = evaluate_export(model, export, None, CPU, 36, 32, batch_size=4, workers=0, n_outputs=3, progress=progress)
+    assert progress.totals == progress.done == {"prog:test": 6, "prog:val": 9}
+    assert all(r["images_per_s"] > 0 and r["n"] == progress.totals[k] for k, r in res.items())

@@ -152,3 +152,23 @@ def test_set_errors_arrive_without_importing_torch(make_export, tmp_path, case):
     assert "exit 1" in run.stdout and "torch imported: False" in run.stdout, run.stdout + run.stderr
     expected = {"missing": "does not exist", "not-an-export": "not a curate export", "no-subset": "no subset 'tset'"}
     assert expected[case] in run.stdout + run.stderr
+
+
+def test_progress_bar_is_on_stderr_and_off_when_quiet_or_not_a_terminal(cli, make_export, tmp_path, monkeypatch):
+    from models import cli as models_cli
+
+    made = []
+    real = models_cli._Bar
+
+    def spy(disable):
+        made.append(disable)
+        return real(disable)
+
+    monkeypatch.setattr(models_cli, "_Bar", spy)
+    export = make_export("three", {"test": 1}, keys=KEYS[:3], n_classes=3)
+    weights = _weights(tmp_path / "w3.pth", 3)
+    _evaluate(cli, weights, export, extra=("--out", tmp_path / "a"))  # CliRunner's stderr is not a terminal
+    _evaluate(cli, weights, export, extra=("--out", tmp_path / "b", "--quiet"))
+    assert made == [True, True]
+    bar = real(disable=False)
+    assert bar.progress.console.stderr and not bar.progress.disable
