@@ -183,9 +183,13 @@ def plot_note(kind: str, results: Sequence[dict], points: Sequence[tuple[str, fl
         iid_flag = "--iid IMAGENET-VAL (the clean set)" if kind == "imagenet-c" else "--iid EXPORT[:SUBSET]"
         return (f"no point to plot: no run has both an IID and an OOD {kind} result; evaluate each run on its IID "
                 f"set in the same command ({iid_flag}, or a subset named val/iid_test)")
+    notes = []
+    missing = len(build_table(kind, results)[1]) - len(points)
+    if missing > 0:
+        notes.append(f"{missing} run(s) not plotted: no IID result (evaluate with --iid EXPORT[:SUBSET])")
     if len(points) < 2 or np.ptp([p[1] for p in points]) == 0:
-        return "no fitted line: it needs at least two runs with different IID accuracy"
-    return ""
+        notes.append("no fitted line: it needs at least two runs with different IID accuracy")
+    return "; ".join(notes)
 
 
 def plot(points: Sequence[tuple[str, float, float]], path: Path, title: str, note: str = "") -> dict:

@@ -58,3 +58,18 @@ def test_dfr_table_names_the_released_metric(tmp_path):
     header, rows = build_table("dfr", [json.loads((run / "results.json").read_text())])
     assert header[-1] == "OOD average weighted PR-AUC" and "mAP" not in " ".join(header)
     assert rows == [["base", "resnet50", "?", "none", "?", "fp32", "50.0", "30.0", "40.0"]]
+
+
+def test_an_empty_or_partial_plot_says_why(tmp_path):
+    from models.report import accuracy_points, plot_note
+
+    with_iid = _results(tmp_path, "base", 0.1, 0.6, "none")
+    no_iid = _results(tmp_path, "noiid", 0.1, 0.5, "none")
+    data = json.loads((no_iid / "results.json").read_text())
+    data["summary"]["imagenet-r"]["iid_error"] = None
+    (no_iid / "results.json").write_text(json.dumps(data))
+    alone = write_report("imagenet-r", [no_iid], tmp_path / "rep")
+    assert alone["plot_note"].startswith("no point to plot") and "--iid" in alone["plot_note"]
+    both = write_report("imagenet-r", [with_iid, no_iid], tmp_path / "rep")
+    assert "1 run(s) not plotted: no IID result" in both["plot_note"] and "no fitted line" in both["plot_note"]
+    assert plot_note("imagenet-r", [], accuracy_points("imagenet-r", [])).startswith("no point to plot")

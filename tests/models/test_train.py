@@ -142,7 +142,8 @@ def test_models_demo_stage(make_export, tmp_path):
     lines = []
     res = run_models_demo(photos, [rend], tmp_path / "out", epochs=1, severities=(1,), echo=lines.append)
     assert set(res["reports"]) == {"imagenet-r", "imagenet-c"}
-    assert "| augmix | resnet18 | augmix |" in res["reports"]["imagenet-r"]
+    weights = tmp_path / "out" / "runs" / "augmix" / "checkpoint.pt"
+    assert f"| augmix | resnet18 | {weights} | augmix |" in res["reports"]["imagenet-r"]
     assert (tmp_path / "out" / "reports" / "report-imagenet-c.png").exists()
     assert any(line.startswith("trained resnet18 (augmix)") for line in lines)
 
