@@ -9,7 +9,9 @@
   over the OOD sets; step-wise weighted average precision is reported beside it under its own name.
   ImageNet-C style exports (``curate corrupt``): error per corruption and severity at the stored image
   size, CE and mCE normalised by AlexNet.
-* Every set: RMS calibration error and AURRA from the top softmax (sigmoid for multi-label) score.
+* Every set: RMS calibration error and AURRA from the top softmax (sigmoid for multi-label) score, top-5
+  error, per-class accuracy and images/s; ``evaluate_sets`` also stores per-image predictions and confusion
+  counts (``models.predictions``). Sets are keyed EXPORT-FOLDER:SUBSET (``models.preflight``).
 """
 
 from __future__ import annotations
