@@ -213,14 +213,16 @@ def _run_evaluation(source, model, sets, out, iid, overwrite, resize, crop, squa
 
     from models.accel import Accel, pick_device
     from models.evaluate import eval_settings, evaluate_sets
-    from models.preflight import check_heads, plan_evaluation, weights_outputs
+    from models.preflight import check_heads, plan_evaluation, verify_plan, weights_outputs
     from models.registry import load_model
 
     accel = Accel(pick_device(device), amp=amp, channels_last=not no_channels_last, compile=use_compile)
     n_outputs, classes = weights_outputs(model, source)
     plan = plan_evaluation(sets, out, _loaded_source(model, source), eval_settings(resize, crop, squash, draft, accel),
-                           overwrite, check)
+                           overwrite, check=False)
     check_heads(plan, n_outputs, classes)
+    if check:
+        verify_plan(plan)  # hashing changed files: after the cheaper checks, before the model
     try:
         loaded = load_model(model, source)
     except ValueError as exc:

@@ -91,15 +91,21 @@ def plan_evaluation(specs: Sequence[str], out: Path, weights: str, settings: dic
                            f"{' ...' if len(clash) > 3 else ''}; give another --out, or --overwrite to replace them")
     for key in clash:
         kept.pop(key)
+    plan = Plan(planned, previous, kept)
     if check:
-        from models.data import verify_cached
+        verify_plan(plan)
+    return plan
 
-        for p in planned:
-            try:
-                verify_cached(p.root)
-            except ExportError as exc:
-                raise CurateError(str(exc)) from exc
-    return Plan(planned, previous, kept)
+
+def verify_plan(plan: Plan) -> None:
+    """Refuse an export whose files differ from its SHA256SUMS (hashing only what changed since the last check)."""
+    from models.data import verify_cached
+
+    for p in plan.exports:
+        try:
+            verify_cached(p.root)
+        except ExportError as exc:
+            raise CurateError(str(exc)) from exc
 
 
 def earlier_results(out: Path, weights: str, settings: dict, overwrite: bool) -> tuple[dict, dict[str, dict]]:
