@@ -121,8 +121,10 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="A curate run folder (or checkpoint file).")
 @click.option("--iid", multiple=True, metavar="EXPORT[:SUBSET]", help="Sets that are in-distribution (default: "
               "subsets named val/iid/test_iid).")
-@click.option("--out", type=click.Path(path_type=Path), help="Where results.json goes (default: the run folder "
-              "of --checkpoint, else eval-MODEL).")
+@click.option("--out", type=click.Path(path_type=Path), help="Evaluation folder for results.json, predictions/ and "
+              "confusion/ (default: the run folder of --checkpoint, else runs/eval-MODEL-WEIGHTS).")
+@click.option("--overwrite", is_flag=True, help="Replace results already in --out for these sets (or an evaluation "
+              "of other weights or settings there) instead of refusing.")
 @click.option("--resize", type=int, help="Resize shorter side, not for ImageNet-C sets (default: the checkpoint's "
               "recipe, else 256).")
 @click.option("--crop", type=int, help="Centre crop, not for ImageNet-C sets (default: the checkpoint's recipe, "
@@ -134,16 +136,18 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
 @click.option("--batch-size", default=256, show_default=True, help="Images per forward pass.")
 @click.option("--workers", default=4, show_default=True, help="GPU: DataLoader workers. CPU: parallel "
               "decode+forward streams, at most one per core (0: one stream in this thread).")
-@click.option("--device", default="auto", help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model (CUDA only).")
 @click.option("--no-channels-last", is_flag=True, help="Keep the contiguous memory layout.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
               help="fp32 as the release evaluates; bf16 autocast on a GPU is faster.")
 @click.option("--fp32", is_flag=True, hidden=True, help="Same as --precision fp32 (the default).")
 @click.option("--no-verify", is_flag=True, help="Skip the SHA256SUMS check of the exports.")
-def evaluate(set_args, sets_opt, model, weights, checkpoint, iid, out, resize, crop, squash, decode, batch_size,
-             workers, device, use_compile, no_channels_last, precision, fp32, no_verify) -> None:
-    """Score a model on frozen exports with the paper's protocols; print the table rows; write results.json.
+@click.option("--quiet", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
+def evaluate(set_args, sets_opt, model, weights, checkpoint, iid, out, overwrite, resize, crop, squash, decode,
+             batch_size, workers, device, use_compile, no_channels_last, precision, fp32, no_verify, quiet) -> None:
+    """Score a model on frozen exports with the paper's protocols; print the table rows; write results.json,
+    per-image predictions (predictions/SET.csv) and confusion counts (confusion/SET.csv).
 
     \b
     Example:
@@ -151,38 +155,122 @@ def evaluate(set_args, sets_opt, model, weights, checkpoint, iid, out, resize, c
           --iid exports/imagenet-200
       curate evaluate --checkpoint runs/tiny-cpu-augmix-s0 --sets exports/renditions exports/photos-c
     """
-    from models.accel import Accel, pick_device
-    from models.evaluate import evaluate_sets
-    from models.registry import load_model
-    from models.runs import read_json, resolve_checkpoint
+    from models.preflight import read_set
 
     sets = list(sets_opt) + list(set_args)
     if not sets:
         raise CurateError("name the exports to evaluate on: --sets EXPORT [EXPORT...]")
     if checkpoint and weights:
         raise CurateError("give --weights or --checkpoint, not both")
-    source = resolve_checkpoint(checkpoint) if checkpoint else (weights and _weights_source(weights))
-    if source is None:
+    if not checkpoint and not weights:
         raise CurateError("give --weights PATH (torchvision/timm state dict) or --checkpoint RUN")
-    try:
-        loaded = load_model(model, source)
-    except ValueError as exc:
-        raise CurateError(str(exc)) from exc
-    out = out or (source.parent if checkpoint else Path(f"eval-{loaded.arch}"))
-    recipe, start = {}, loaded.source if not checkpoint else ""
+    for spec in sets:  # cheap checks first: no torch, no model
+        read_set(spec)
+    source, recipe, start = _eval_source(model, weights, checkpoint)
+    out = out or (source.parent if checkpoint else Path("runs") / _default_eval_name(model, weights))
+    resize = resize if resize is not None else recipe.get("eval_resize", 256)
+    crop = crop if crop is not None else recipe.get("eval_crop", 224)
+    squash = squash if squash is not None else recipe.get("eval_squash", False)
+    _run_evaluation(source, model, sets, out, iid, overwrite, resize, crop, squash, decode == "draft", batch_size,
+                    workers, device, use_compile, no_channels_last, precision == "bf16" and not fp32, not no_verify,
+                    quiet, recipe.get("aug", ""), start)
+
+
+def _eval_source(model, weights, checkpoint):
+    """(weights source, the checkpoint's recipe, where the weights started), refusing an unknown --model or a
+    missing file before anything is loaded."""
+    from models.registry import check_architecture
+    from models.runs import read_json, resolve_checkpoint
+
+    source = resolve_checkpoint(checkpoint) if checkpoint else _weights_source(weights)
+    if checkpoint and not source.is_file():
+        raise CurateError(f"{checkpoint} holds no {source.name}: give a run folder that curate train wrote")
+    if isinstance(source, Path) and not source.is_file():
+        raise CurateError(f"weights file {source} is not on disk; nothing is downloaded here. Copy the "
+                          "torchvision/timm state dict (or a curate checkpoint) to that path first")
+    if model:
+        try:
+            check_architecture(model)
+        except ValueError as exc:
+            raise CurateError(str(exc)) from exc
+    elif not checkpoint and isinstance(source, str):
+        raise CurateError(f"say which architecture {source} is for with --model")
+    recipe, start = {}, "" if checkpoint else _loaded_source(model, source)
     config_path = source.parent / "config.json" if checkpoint else None
     if config_path is not None and config_path.exists():
         config = read_json(config_path)
         recipe, start = config["recipe"], config.get("start", {}).get("init", config["recipe"].get("init", ""))
-    resize = resize if resize is not None else recipe.get("eval_resize", 256)
-    crop = crop if crop is not None else recipe.get("eval_crop", 224)
-    squash = squash if squash is not None else recipe.get("eval_squash", False)
-    amp = precision == "bf16" and not fp32
+    return source, recipe, start
+
+
+def _default_eval_name(model, weights) -> str:
+    """runs/eval-MODEL-WEIGHTS: beside the training runs, so ``curate report runs/*`` finds it."""
+    stem = str(weights).replace(":", "-") if ":" in str(weights) and not Path(weights).exists() else Path(weights).stem
+    return "-".join(x for x in ("eval", model or "", stem) if x).replace("/", "-")
+
+
+def _run_evaluation(source, model, sets, out, iid, overwrite, resize, crop, squash, draft, batch_size, workers,
+                    device, use_compile, no_channels_last, amp, check, quiet, aug, start) -> None:
+    import sys
+
+    from models.accel import Accel, pick_device
+    from models.evaluate import eval_settings, evaluate_sets
+    from models.preflight import check_heads, plan_evaluation, verify_plan, weights_outputs
+    from models.registry import load_model
+
     accel = Accel(pick_device(device), amp=amp, channels_last=not no_channels_last, compile=use_compile)
-    results = evaluate_sets(loaded, sets, accel, out, resize, crop, batch_size, workers, iid, not no_verify,
-                            aug=recipe.get("aug", ""), squash=squash, draft=decode == "draft", start=start)
-    _print_results(results)
-    click.echo(f"evaluated {loaded.arch} on {len(results['sets'])} set(s); results in {Path(out) / 'results.json'}")
+    n_outputs, classes = weights_outputs(model, source)
+    plan = plan_evaluation(sets, out, _loaded_source(model, source), eval_settings(resize, crop, squash, draft, accel),
+                           overwrite, check=False)
+    check_heads(plan, n_outputs, classes)
+    if check:
+        verify_plan(plan)  # hashing changed files: after the cheaper checks, before the model
+    try:
+        loaded = load_model(model, source)
+    except ValueError as exc:
+        raise CurateError(str(exc)) from exc
+    with _Bar(disable=quiet or not sys.stderr.isatty()) as bar:
+        results = evaluate_sets(loaded, sets, accel, out, resize, crop, batch_size, workers, iid, check, aug=aug,
+                                squash=squash, draft=draft, start=start, overwrite=overwrite, plan=plan, progress=bar)
+    _print_results(results, {k for p in plan.exports for k in p.keys}, out)
+    click.echo(f"evaluated {loaded.arch} ({loaded.source}) on {len(plan.exports)} export(s); results in "
+               f"{Path(out) / 'results.json'}, per-image predictions in {Path(out) / 'predictions'}")
+
+
+def _loaded_source(model, source) -> str:
+    """The ``weights`` string ``load_model`` will record, known before loading."""
+    if isinstance(source, str):
+        kind, _, tag = source.partition(":")
+        return f"{kind}:{model}.{tag}"
+    return str(source)
+
+
+class _Bar:
+    """A rich progress bar on stderr, one task per set (``models.evaluate.Progress``)."""
+
+    def __init__(self, disable: bool):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+                                 disable=disable)
+        self.task = None
+
+    def start(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(name, total=total)
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+
+    def __enter__(self) -> "_Bar":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
 
 
 def _weights_source(weights: str):
@@ -192,14 +280,25 @@ def _weights_source(weights: str):
     return weights if is_named_weights(weights) else Path(weights)
 
 
-def _print_results(results: dict) -> None:
+def _print_results(results: dict, new: set[str], out: Path) -> None:
+    from models.predictions import worst_classes
     from models.report import build_table, to_markdown
 
     for name, r in results["sets"].items():
+        if name not in new:
+            continue
         main = (f"weighted PR-AUC (released DFR metric) {100 * r['dfr_weighted_pr_auc']:.1f}"
                 if "dfr_weighted_pr_auc" in r else f"error {100 * r['error']:.1f}")
-        click.echo(f"{name} [{r['kind']}, {r['role']}]: n {r['n']}, {main}, calibration RMS "
-                   f"{100 * r['calibration_rms']:.1f}, AURRA {100 * r['aurra']:.1f}")
+        top5 = f", top-5 error {100 * r['top5_error']:.1f}" if r.get("top5_error") is not None \
+            and r.get("outputs", 0) > 5 else ""
+        speed = f", {r['images_per_s']:.0f} images/s" if r.get("images_per_s") else ""
+        click.echo(f"{name} [{r['kind']}, {r['role']}]: n {r['n']}, {main}{top5}, calibration RMS "
+                   f"{100 * r['calibration_rms']:.1f}, AURRA {100 * r['aurra']:.1f}{speed}")
+        worst = worst_classes(r.get("per_class", {}), 3)
+        if worst:
+            click.echo("  lowest class accuracy: " + ", ".join(f"{k} {100 * a:.0f}% of {n}" for k, a, n in worst))
+        if r.get("predictions"):
+            click.echo(f"  per-image predictions: {Path(out) / r['predictions']} (correct = 0 marks a failure)")
     for kind in ("imagenet-r", "svsf", "dfr", "imagenet-c"):
         header, rows = build_table(kind, [results])
         if rows:
@@ -255,21 +354,31 @@ def corrupt(export, out, subsets, corruptions, severities, seed, resize, crop, f
 
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--table", "kind", required=True, type=click.Choice(["imagenet-r", "svsf", "dfr", "imagenet-c"]),
-              help="Which of the paper's tables to build.")
+@click.option("--table", "kinds", multiple=True, type=click.Choice(["imagenet-r", "svsf", "dfr", "imagenet-c"]),
+              help="Which table (repeat for several; default: every table the results have rows for).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
-              help="Folder for the table (Markdown, CSV, LaTeX) and the plot.")
-def report(runs, kind, out) -> None:
-    """Build one of the paper's tables from evaluated runs (Markdown, CSV, LaTeX) and an IID-vs-OOD plot.
+              help="Folder for report-TABLE.{md,csv,tex,png}.")
+def report(runs, kinds, out) -> None:
+    """Build the paper's tables from evaluations (Markdown, CSV, LaTeX) and an IID-vs-OOD plot.
+
+    RUNS are evaluation folders (holding results.json, as curate evaluate writes them) or folders of them.
 
     \b
     Example:
+      curate report runs/*
       curate report runs/baseline runs/augmix --table imagenet-r --out reports/
     """
-    from models.report import write_report
+    from models.report import write_reports
 
-    result = write_report(kind, runs, out)
-    click.echo(result["markdown"])
-    fit = result["fit"]
-    line = f"fit OOD = {fit['slope']:.2f} x IID {fit['intercept']:+.1f}; " if fit else ""
-    click.echo(f"{line}wrote {', '.join(str(p) for p in result['paths'].values())}")
+    reports, skipped = write_reports(kinds, runs, out)
+    if skipped:
+        click.echo(f"no results.json in {len(skipped)} of the paths (not evaluated): "
+                   + ", ".join(str(p) for p in skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+    for result in reports:
+        click.echo(f"{result['kind']}:\n{result['markdown']}")
+        fit = result["fit"]
+        if fit:
+            click.echo(f"fit OOD = {fit['slope']:.2f} x IID {fit['intercept']:+.1f}")
+        if result["plot_note"]:
+            click.echo(f"plot: {result['plot_note']}")
+        click.echo(f"wrote {', '.join(str(p) for p in result['paths'].values())}\n")

@@ -55,7 +55,7 @@ def run_models_demo(train_export: Path, ood_exports: Sequence[Path], out: Path, 
     for run, aug in runs:
         loaded = load_model(None, run / CHECKPOINT)
         res = evaluate_sets(loaded, [iid_spec, *map(str, ood_exports), str(corrupted)], cpu, run, resize=36, crop=32,
-                            batch_size=64, workers=0, iid=[iid_spec], aug=aug)
+                            batch_size=64, workers=0, iid=[iid_spec], aug=aug, overwrite=True)
         echo(f"evaluated {aug}: " + ", ".join(f"{k} {v.get('ood_error', v.get('mCE')):.3f}"
                                                for k, v in res["summary"].items()))
         mini_r.append(_gap_row(aug, res["summary"]))

@@ -9,7 +9,9 @@
   over the OOD sets; step-wise weighted average precision is reported beside it under its own name.
   ImageNet-C style exports (``curate corrupt``): error per corruption and severity at the stored image
   size, CE and mCE normalised by AlexNet.
-* Every set: RMS calibration error and AURRA from the top softmax (sigmoid for multi-label) score.
+* Every set: RMS calibration error and AURRA from the top softmax (sigmoid for multi-label) score, top-5
+  error, per-class accuracy and images/s; ``evaluate_sets`` also stores per-image predictions and confusion
+  counts (``models.predictions``). Sets are keyed EXPORT-FOLDER:SUBSET (``models.preflight``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import csv
 import io
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import importlib.util
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -30,11 +33,12 @@ from curation.errors import CurateError
 from models import metrics
 from models.accel import Accel, JpegBytesDataset, autocast, collate_bytes, decode_on_device
 from models.data import EpochSampler, ExportDataset, Item, collate, collect_items, make_loader, to_device_batch
+from models.predictions import SetDetails, set_details, write_set_files
+from models.summary import IID_SUBSETS, assign_roles, imagenet_c_comparability, parse_set, summarise  # noqa: F401
 from models.transforms import EvalTransform
 from splits.frozen import FrozenExport
 
 log = logging.getLogger(__name__)
-IID_SUBSETS = {"val", "iid", "id", "test_iid", "iid_test", "id_test", "test_id"}
 BENCHMARKS = {"imagenet-r", "svsf", "dfr", "imagenet-c"}
 
 
@@ -85,17 +89,18 @@ def head_for(export_classes: Sequence[Any], n_outputs: int, model_classes: Seque
 
 def predict(model: Any, items: Sequence[Item], accel: Accel, resize: int, crop: int, batch_size: int,
             workers: int, keep: Sequence[int], gpu_decode: bool | None = None, squash: bool = False,
-            draft: bool = False) -> np.ndarray:
+            draft: bool = False, on_batch: Callable[[int], None] | None = None) -> np.ndarray:
     """Logits (only the ``keep`` columns) for ``items`` in order; GPU path decodes JPEGs on the device, CPU
     path runs ``workers`` parallel decode -> forward streams (see ``predict_cpu``). JPEGs decode at full
-    resolution unless ``draft`` (Pillow's DCT scaling, never below the resize target)."""
+    resolution unless ``draft`` (Pillow's DCT scaling, never below the resize target). ``on_batch`` hears
+    the size of each finished batch (a progress bar)."""
     import torch
 
     gpu_decode = (accel.cuda and not squash) if gpu_decode is None else gpu_decode
     transform = EvalTransform(resize, crop, squash)
     if not accel.cuda and not gpu_decode:
         ds = ExportDataset(items, 1, transform, draft=(resize or None) if draft else None, with_targets=False)
-        return predict_cpu(model, ds, accel, batch_size, cpu_streams(workers), keep)
+        return predict_cpu(model, ds, accel, batch_size, cpu_streams(workers), keep, on_batch)
     n = len(items)
     sampler = EpochSampler(n, shuffle=False)
     if gpu_decode:
@@ -120,6 +125,8 @@ def predict(model: Any, items: Sequence[Item], accel: Accel, resize: int, crop: 
             with autocast(accel):
                 logits = model(x)
             out[idx.numpy()] = logits.float().index_select(1, keep_t).cpu().numpy()
+            if on_batch:
+                on_batch(len(idx))
     return out
 
 
@@ -130,7 +137,7 @@ def cpu_streams(workers: int) -> int:
 
 
 def predict_cpu(model: Any, ds: ExportDataset, accel: Accel, batch_size: int, streams: int,
-                keep: Sequence[int]) -> np.ndarray:
+                keep: Sequence[int], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
     """CPU inference as ``streams`` threads, each decoding a chunk and running the model on it with its share
     of the torch threads. PIL decoding and oneDNN convolutions release the GIL, so every core does useful
     work; DataLoader processes beside a multi-threaded forward would oversubscribe the cores instead
@@ -155,6 +162,8 @@ def predict_cpu(model: Any, ds: ExportDataset, accel: Accel, batch_size: int, st
     if streams == 1:
         for idx, logits in map(run, chunks):
             out[idx] = logits
+            if on_batch:
+                on_batch(len(idx))
         return out
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads // streams))  # threads started below pick this up on their first op
@@ -162,6 +171,8 @@ def predict_cpu(model: Any, ds: ExportDataset, accel: Accel, batch_size: int, st
         with ThreadPoolExecutor(streams, thread_name_prefix="curate-eval") as pool:
             for idx, logits in pool.map(run, chunks):
                 out[idx] = logits
+                if on_batch:
+                    on_batch(len(idx))
     finally:
         torch.set_num_threads(threads)
     return out
@@ -219,20 +230,44 @@ def set_groups(export: FrozenExport, subsets: Sequence[str] | None) -> list[tupl
     return [(f"{c}-{s}" if c else "clean", chosen, (c, s)) for c, s in pairs]
 
 
+class Progress(Protocol):
+    """What evaluation reports while it runs (the CLI draws a bar from it)."""
+
+    def start(self, name: str, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+SetSink = Callable[[str, SetDetails], dict]
+
+
+def class_names(export: FrozenExport, model_classes: Sequence[dict] | None, head: Head) -> dict[str, str]:
+    """Human names for every output the head keeps: the model's, ImageNet-R's and the export's own."""
+    names = {r["wnid"]: r["class_name"] for r in imagenet_r_table()} if head.protocol.startswith("imagenet-r") else {}
+    names.update({c["key"]: c.get("name", "") for c in model_classes or []})
+    names.update({c.key: c.name for c in export.classes})
+    return names
+
+
 def evaluate_export(model: Any, export: FrozenExport, model_classes: Sequence[dict] | None, accel: Accel,
                     resize: int, crop: int, batch_size: int = 256, workers: int = 4,
                     subsets: Sequence[str] | None = None, n_outputs: int | None = None, squash: bool = False,
-                    draft: bool = False) -> dict[str, dict]:
-    """Score every set of ``export``; returns {set name: metrics} with kind, subset and protocol."""
+                    draft: bool = False, progress: Progress | None = None, sink: SetSink | None = None,
+                    prefix: str | None = None) -> dict[str, dict]:
+    """Score every set of ``export``; returns {PREFIX:SET: metrics} with kind, subset, protocol, top-5,
+    per-class accuracy and images/s. PREFIX is the export's folder name unless given, so several exports
+    of one split stay apart. ``sink`` receives each set's per-image details and returns file paths to record."""
     if n_outputs is None:
         n_outputs = len(model_classes) if model_classes else _outputs(model)
     head = head_for(export.classes, n_outputs, model_classes)
     keys = [c.key for c in sorted(export.classes, key=lambda c: c.index)]
+    names = class_names(export, model_classes, head)
     kind = export_kind(export)
     stored = kind == "imagenet-c"
-    name = str(export.info.get("name") or export.root.name)
+    prefix = prefix or Path(export.root).name
     results = {}
     for suffix, subs, pair in set_groups(export, subsets):
+        set_key = f"{prefix}:{suffix}"
         items = collect_items([export], subs, [_Key(k) for k in keys])
         if pair is not None:
             items = [it for it in items if (it.row.metadata.get("corruption", ""),
@@ -241,15 +276,25 @@ def evaluate_export(model: Any, export: FrozenExport, model_classes: Sequence[di
         if unknown:
             raise CurateError(f"{export.root}: the model has no output for class(es) {unknown[:5]}; evaluate a "
                               "model trained on these classes")
+        if progress:
+            progress.start(set_key, len(items))
+        started = time.perf_counter()
         logits = predict(model, items, accel, 0 if stored else resize, 0 if stored else crop, batch_size, workers,
-                         head.keep, squash=squash and not stored, draft=draft)
+                         head.keep, squash=squash and not stored, draft=draft,
+                         on_batch=progress.advance if progress else None)
+        seconds = time.perf_counter() - started
         res = score(logits, items, head, keys, export.multi_label)
-        res.update(kind=kind, export=name, path=str(Path(export.root).resolve()), subsets=subs, protocol=head.protocol,
-                   classes=len(keys), outputs=n_outputs)
+        details = set_details(logits, items, head.position, keys, names, export.multi_label)
+        res.update(details.metrics)
+        res.update(kind=kind, export=str(export.info.get("name") or export.root.name), export_dir=Path(export.root).name,
+                   path=str(Path(export.root).resolve()), subsets=subs, protocol=head.protocol, classes=len(keys),
+                   outputs=n_outputs, seconds=seconds, images_per_s=len(items) / seconds if seconds > 0 else None)
         if pair is not None and pair[0]:
             res.update(corruption=pair[0], severity=int(pair[1]))
-        results[f"{name}:{suffix}"] = res
-        log.info("%s:%s %s", name, suffix, {k: res[k] for k in ("n", "error")})
+        if sink:
+            res.update(sink(set_key, details))
+        results[set_key] = res
+        log.info("%s %s", set_key, {k: res[k] for k in ("n", "error")})
     return results
 
 
@@ -267,99 +312,45 @@ def _outputs(model: Any) -> int:
     return linears[-1].out_features
 
 
-def _matches(res: dict, spec: str) -> bool:
-    """Does a set belong to ``spec`` (EXPORT[:SUBSET], by folder or by export name)?"""
-    root, subsets = parse_set(spec)
-    same = Path(res["path"]).resolve() == root.resolve() if root.exists() else res["export"] == str(root)
-    return same and (subsets is None or bool(set(res["subsets"]) & set(subsets)))
-
-
-def summarise(sets: dict[str, dict], iid: Sequence[str] = ()) -> dict:
-    """The paper's table rows from per-set results: roles, ImageNet-R/IID gap, DFR OOD average, mCE."""
-    for res in sets.values():
-        explicit = any(_matches(res, spec) for spec in iid)
-        res["role"] = "iid" if explicit or (not iid and set(res["subsets"]) & IID_SUBSETS) else "ood"
-    summary: dict[str, Any] = {}
-    iid_sets = [r for r in sets.values() if r["role"] == "iid" and r["kind"] != "imagenet-c"]
-    iid_err = float(np.mean([r["error"] for r in iid_sets])) if iid_sets else None
-    for kind in ("imagenet-r", "classification", "svsf"):
-        ood = {n: r["error"] for n, r in sets.items() if r["kind"] == kind and r["role"] == "ood"}
-        if ood:
-            row = {"ood_error": float(np.mean(list(ood.values()))), "per_set": ood, "iid_error": iid_err}
-            if iid_err is not None:
-                row["gap"] = row["ood_error"] - iid_err
-            summary[kind] = row
-    dfr = {n: r for n, r in sets.items() if r["kind"] == "dfr"}
-    if dfr:
-        metric = "dfr_weighted_pr_auc"
-        ood = [r[metric] for r in dfr.values() if r["role"] == "ood"]
-        summary["dfr"] = {"metric": metric, "per_set": {n: r[metric] for n, r in dfr.items()},
-                          "iid": next((r[metric] for r in dfr.values() if r["role"] == "iid"), None),
-                          "ood_average": float(np.mean(ood)) if ood else None, "n_ood_sets": len(ood)}
-    corrupted = {(r["corruption"], r["severity"]): r["error"] for r in sets.values()
-                 if r["kind"] == "imagenet-c" and "corruption" in r}
-    if corrupted:
-        ce = metrics.corruption_errors(corrupted)
-        c_sets = [r for r in sets.values() if r["kind"] == "imagenet-c" and "corruption" in r]
-        summary["imagenet-c"] = {"ce": ce, "mCE": metrics.mce(ce), "n_corruptions": len(ce),
-                                 "mean_error": float(np.mean(list(corrupted.values()))), "clean_error": iid_err,
-                                 **imagenet_c_comparability(corrupted, c_sets)}
-    return summary
-
-
-def imagenet_c_comparability(corrupted: dict[tuple[str, int], float], c_sets: Sequence[dict]) -> dict:
-    """Is this mCE the paper's? Only on ImageNet-C itself: the 1000-class validation set under all 15
-    corruptions x 5 severities, scored by a 1000-way model, divided by the AlexNet errors."""
-    reasons = []
-    missing = [(c, s) for c in metrics.CORRUPTIONS for s in range(1, 6) if (c, s) not in corrupted]
-    if missing:
-        reasons.append(f"{len(missing)} of the 75 corruption x severity sets are missing (e.g. {missing[0][0]} "
-                       f"{missing[0][1]})")
-    n_classes = sorted({r.get("classes") for r in c_sets}, key=str)
-    if n_classes != [1000]:
-        reasons.append(f"the corrupted sets hold {'/'.join(map(str, n_classes))} classes, not ImageNet's 1000")
-    if any(r.get("outputs") not in (None, 1000) for r in c_sets):
-        reasons.append("the model is not 1000-way")
-    return {"comparable": not reasons, "not_comparable_because": "; ".join(reasons)}
-
-
-def parse_set(spec: str) -> tuple[Path, list[str] | None]:
-    """'EXPORT' or 'EXPORT:SUBSET[,SUBSET]' (the folder itself may not contain ':')."""
-    path, sep, subs = spec.rpartition(":") if ":" in spec and not Path(spec).exists() else (spec, "", "")
-    return Path(path), ([s for s in subs.split(",") if s] or None) if sep else None
-
-
 def evaluate_sets(loaded: Any, sets: Sequence[str], accel: Accel, out: Path, resize: int = 256, crop: int = 224,
                   batch_size: int = 256, workers: int = 4, iid: Sequence[str] = (), check: bool = True,
-                  label: str | None = None, aug: str = "", progress: Any = None, squash: bool = False,
-                  draft: bool = False, start: str = "") -> dict:
-    """Evaluate a loaded model (``models.registry.LoadedModel``) on every set; merge into
-    ``out/results.json`` (self-describing) and return it."""
-    from models.accel import prepare_model
-    from models.data import open_export
-    from models.runs import code_revision, read_json, write_json
+                  label: str | None = None, aug: str = "", progress: Progress | None = None, squash: bool = False,
+                  draft: bool = False, start: str = "", overwrite: bool = False, plan: Any = None) -> dict:
+    """Evaluate a loaded model (``models.registry.LoadedModel``) on every set; write ``out/results.json``
+    (self-describing) with per-image predictions and confusion counts beside it, and return it.
 
+    An earlier evaluation in ``out`` is extended only when it scored the same weights with the same
+    settings and none of its sets would be replaced; otherwise ``models.preflight.ResultsClash`` says so,
+    unless ``overwrite``. ``plan``: the ``models.preflight.plan_evaluation`` already made for these arguments."""
+    from models.accel import prepare_model
+    from models.preflight import plan_evaluation
+    from models.runs import code_revision, write_json
+
+    out = Path(out)
+    settings = eval_settings(resize, crop, squash, draft, accel)
+    plan = plan or plan_evaluation(sets, out, loaded.source, settings, overwrite, check)
     model = prepare_model(loaded.model, accel)
-    path = Path(out) / "results.json"
-    previous = read_json(path) if path.exists() else {}
-    all_sets = dict(previous.get("sets", {})) if previous.get("weights") == loaded.source else {}
-    exports = []
-    for spec in sets:
-        root, subsets = parse_set(spec)
-        export = open_export(root, check)
-        exports.append({"path": str(root.resolve()), "name": export.info.get("name", root.name),
-                        "manifest_sha256": export.manifest_sha256()})
-        all_sets.update(evaluate_export(model, export, loaded.classes, accel, resize, crop, batch_size, workers,
-                                        subsets, loaded.num_classes, squash, draft))
-        if progress:
-            progress(spec)
-    summary = summarise(all_sets, iid)
-    results = {"label": label or Path(out).name, "model": loaded.arch, "weights": loaded.source,
+    all_sets, records = dict(plan.kept), []
+    for p in plan.exports:
+        records.append({"path": str(p.root.resolve()), "name": p.export.info.get("name", p.root.name),
+                        "prefix": p.prefix, "manifest_sha256": p.export.manifest_sha256()})
+        new = evaluate_export(model, p.export, loaded.classes, accel, resize, crop, batch_size, workers, p.subsets,
+                              loaded.num_classes, squash, draft, progress=progress, prefix=p.prefix,
+                              sink=lambda key, details: write_set_files(out, key, details))
+        assign_roles(new, iid)
+        all_sets.update(new)
+    previous = plan.previous
+    results = {"label": label or out.name, "model": loaded.arch, "weights": loaded.source,
                "aug": aug or previous.get("aug", ""), "num_classes": loaded.num_classes, "sets": all_sets,
-               "summary": summary, "exports": previous.get("exports", []) + exports, "code_revision": code_revision(),
-               "preprocessing": {"resize": resize, "crop": crop, "squash": squash, "decode": "draft" if draft else "full",
-                                 "imagenet_c": "stored size"},
-               "device": str(accel.device), "amp": accel.cuda and accel.amp,
-               "precision": "bf16" if accel.cuda and accel.amp else "fp32", "start": start or previous.get("start", "")}
-    write_json(path, results)
+               "summary": summarise(all_sets, iid), "exports": previous.get("exports", []) + records,
+               "code_revision": code_revision(), "preprocessing": {k: v for k, v in settings.items() if k != "precision"},
+               "device": str(accel.device), "amp": accel.cuda and accel.amp, "precision": settings["precision"],
+               "start": start or previous.get("start", "")}
+    write_json(out / "results.json", results)
     return results
+
+
+def eval_settings(resize: int, crop: int, squash: bool, draft: bool, accel: Accel) -> dict:
+    """The settings two evaluations must share to be stored as one (``models.preflight.earlier_results``)."""
+    return {"resize": resize, "crop": crop, "squash": squash, "decode": "draft" if draft else "full",
+            "imagenet_c": "stored size", "precision": "bf16" if accel.cuda and accel.amp else "fp32"}

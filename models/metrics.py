@@ -141,3 +141,37 @@ def corruption_errors(errors: Mapping[tuple[str, int], float]) -> dict[str, floa
 def mce(ce: Mapping[str, float]) -> float:
     """Mean of the corruption errors present (the benchmark's mCE when all 15 are)."""
     return float(np.mean(list(ce.values()))) if ce else float("nan")
+
+
+def top_k_hits(scores: np.ndarray, target: np.ndarray, k: int) -> np.ndarray:
+    """Per example: is the true class among the ``k`` highest scores? Ties at the k-th score count
+    against the example (a stable descending sort keeps the lower class index first)."""
+    scores = np.asarray(scores)
+    k = min(k, scores.shape[1])
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return (top == np.asarray(target)[:, None]).any(axis=1)
+
+
+def top_k_error(scores: np.ndarray, target: np.ndarray, k: int = 5) -> float:
+    """1 - top-k accuracy (``sklearn.metrics.top_k_accuracy_score`` when scores do not tie); NaN when empty."""
+    return float(1 - top_k_hits(scores, target, k).mean()) if len(target) else float("nan")
+
+
+def confusion_matrix(target: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts ``[true, predicted]`` over classes ``0 .. n_classes - 1`` (scikit-learn's layout)."""
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(target, dtype=np.int64), np.asarray(pred, dtype=np.int64)), 1)
+    return counts
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Recall of each class (diagonal over row sums); NaN for a class without examples."""
+    support = confusion.sum(1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, np.diag(confusion) / support, np.nan)
+
+
+def balanced_accuracy(confusion: np.ndarray) -> float:
+    """Mean per-class accuracy over the classes that have examples (``balanced_accuracy_score``)."""
+    acc = per_class_accuracy(confusion)
+    return float(np.nanmean(acc)) if np.isfinite(acc).any() else float("nan")

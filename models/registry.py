@@ -46,6 +46,21 @@ MODELS: dict[str, Callable[[int], Any]] = {
 }
 
 
+def check_architecture(name: str) -> None:
+    """Refuse an unknown architecture name without building anything (ValueError naming the valid ones)."""
+    if name in MODELS:
+        return
+    import torchvision
+
+    if name in torchvision.models.list_models():
+        return
+    import timm
+
+    if not timm.is_model(name):
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODELS)}, or any torchvision "
+                         "(torchvision.models.list_models()) or timm (timm.list_models()) architecture")
+
+
 def create_model(name: str, num_classes: int):
     """A randomly initialised model; names outside MODELS are looked up in torchvision, then timm."""
     if name in MODELS:

@@ -18,15 +18,39 @@ RESULTS = "results.json"
 TABLES = ("imagenet-r", "svsf", "dfr", "imagenet-c")
 
 
+def find_results(runs: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(results.json files, paths holding none) for run folders, results files, or folders of runs
+    (``runs/``: every ``runs/*/results.json``), where ``curate evaluate`` writes them."""
+    found, skipped = [], []
+    for run in map(Path, runs):
+        if run.is_file():
+            (found if run.suffix == ".json" else skipped).append(run)
+        elif (run / RESULTS).is_file():
+            found.append(run / RESULTS)
+        elif run.is_dir() and (inner := sorted(run.glob(f"*/{RESULTS}"))):
+            found.extend(inner)
+        else:
+            skipped.append(run)
+    return list(dict.fromkeys(found)), skipped
+
+
 def load_results(runs: Sequence[Path]) -> list[dict]:
+    """Every evaluation in ``runs`` (see ``find_results``); an error only when there is none at all."""
+    found, skipped = find_results(runs)
+    if not found:
+        shown = ", ".join(str(r) for r in list(runs)[:3])
+        raise CurateError(f"no {RESULTS} in {shown}: evaluate first (curate evaluate --checkpoint RUN --sets ..., "
+                          "or --weights W --model M, which writes runs/eval-M-W/results.json)")
     out = []
-    for run in runs:
-        path = Path(run) / RESULTS if Path(run).is_dir() else Path(run)
-        if not path.is_file():
-            raise CurateError(f"{run} has no {RESULTS}; evaluate it first: curate evaluate --checkpoint {run} --sets ...")
+    for path in found:
         data = read_json(path)
         data.setdefault("label", path.parent.name)
+        data["results_path"] = str(path)
         out.append(data)
+    labels = [r["label"] for r in out]
+    for r in out:  # two evaluations with one label (runs/a/eval, runs/b/eval): name them by their folders
+        if labels.count(r["label"]) > 1:
+            r["label"] = f"{Path(r['results_path']).parent.parent.name}/{r['label']}"
     return out
 
 
@@ -38,18 +62,26 @@ def _num(x: Any) -> str:
     return "" if x is None else f"{x:.1f}"
 
 
-def _short(name: str) -> str:
-    return name.split(":", 1)[1] if ":" in name else name
+def _short(name: str, names: Sequence[str] = ()) -> str:
+    """The subset part of EXPORT:SUBSET, unless two columns would then share one name."""
+    short = name.split(":", 1)[1] if ":" in name else name
+    clash = sum(1 for n in names if (n.split(":", 1)[1] if ":" in n else n) == short) > 1
+    return name if clash else short
 
 
-META = ["run", "model", "aug", "start", "precision"]
+META = ["run", "model", "weights", "aug", "start", "precision"]
 
 
 def _meta(r: dict) -> list[str]:
-    """Run, model, augmentation, where the weights started (scratch, torchvision:..., a file) and the
-    evaluation precision: the settings a reader needs to tell whether a row is the paper's."""
-    return [r["label"], r.get("model", ""), r.get("aug", ""), str(r.get("start", "") or "?"),
-            r.get("precision") or ("bf16" if r.get("amp") else "fp32")]
+    """Run, model, the weights evaluated, augmentation, where training started (scratch, torchvision:...,
+    a file) and the evaluation precision: what a reader needs to tell whether a row is the paper's."""
+    return [r["label"], r.get("model", ""), str(r.get("weights", "") or "?"), r.get("aug", ""),
+            str(r.get("start", "") or "?"), r.get("precision") or ("bf16" if r.get("amp") else "fp32")]
+
+
+def tables_in(results: Sequence[dict]) -> list[str]:
+    """The tables that ``results`` have rows for, in TABLES order (``curate report`` without --table)."""
+    return [kind for kind in TABLES if build_table(kind, results)[1]]
 
 
 def comparability(s: dict) -> str:
@@ -77,7 +109,7 @@ def build_table(kind: str, results: Sequence[dict]) -> tuple[list[str], list[lis
     if kind == "svsf":
         key = "svsf" if any("svsf" in r.get("summary", {}) for r in results) else "classification"
         sets = sorted({n for r in results for n in r.get("summary", {}).get(key, {}).get("per_set", {})})
-        header = META + ["IID error"] + [_short(n) for n in sets] + ["mean OOD error"]
+        header = META + ["IID error"] + [_short(n, sets) for n in sets] + ["mean OOD error"]
         rows = [_meta(r) + [_pct(s.get("iid_error"))]
                 + [_pct(s["per_set"].get(n)) for n in sets] + [_pct(s["ood_error"])]
                 for r in results if (s := r.get("summary", {}).get(key))]
@@ -85,7 +117,7 @@ def build_table(kind: str, results: Sequence[dict]) -> tuple[list[str], list[lis
     if kind == "dfr":
         # the released DFR metric: weighted PR-AUC (summary["dfr"]["metric"] == "dfr_weighted_pr_auc")
         sets = sorted({n for r in results for n in r.get("summary", {}).get("dfr", {}).get("per_set", {})})
-        header = META + [_short(n) for n in sets] + ["OOD average weighted PR-AUC"]
+        header = META + [_short(n, sets) for n in sets] + ["OOD average weighted PR-AUC"]
         rows = [_meta(r) + [_pct(s["per_set"].get(n)) for n in sets]
                 + [_pct(s.get("ood_average"))] for r in results if (s := r.get("summary", {}).get("dfr", {})).get("per_set")]
         return header, rows
@@ -145,9 +177,26 @@ def accuracy_points(kind: str, results: Sequence[dict]) -> list[tuple[str, float
     return points
 
 
-def plot(points: Sequence[tuple[str, float, float]], path: Path, title: str) -> dict:
+def plot_note(kind: str, results: Sequence[dict], points: Sequence[tuple[str, float, float]]) -> str:
+    """Why the IID-vs-OOD plot has no points or no fitted line ('' when it has both)."""
+    if not points:
+        iid_flag = "--iid IMAGENET-VAL (the clean set)" if kind == "imagenet-c" else "--iid EXPORT[:SUBSET]"
+        return (f"no point to plot: no run has both an IID and an OOD {kind} result; evaluate each run on its IID "
+                f"set in the same command ({iid_flag}, or a subset named val/iid_test)")
+    notes = []
+    missing = len(build_table(kind, results)[1]) - len(points)
+    if missing > 0:
+        notes.append(f"{missing} run(s) not plotted: no IID result (evaluate with --iid EXPORT[:SUBSET])")
+    if len(points) < 2 or np.ptp([p[1] for p in points]) == 0:
+        notes.append("no fitted line: it needs at least two runs with different IID accuracy")
+    return "; ".join(notes)
+
+
+def plot(points: Sequence[tuple[str, float, float]], path: Path, title: str, note: str = "") -> dict:
     """Scatter of IID vs OOD accuracy with a least-squares line; returns the fit and each run's
-    effective robustness (OOD accuracy above the line)."""
+    effective robustness (OOD accuracy above the line). ``note`` is written on the figure (why it is empty)."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,6 +218,9 @@ def plot(points: Sequence[tuple[str, float, float]], path: Path, title: str) -> 
     lo = float(min(xs.min(), ys.min())) if len(points) else 0.0
     hi = float(max(xs.max(), ys.max())) if len(points) else 100.0
     ax.plot([lo, hi], [lo, hi], ":", color="lightgray", label="y = x")
+    if note:
+        ax.text(0.5, 0.5 if not points else 0.08, textwrap.fill(note, 48), transform=ax.transAxes, ha="center",
+                va="center", fontsize=8, color="dimgray")
     ax.set_xlabel("IID accuracy (%)")
     ax.set_ylabel("OOD accuracy (%)")
     ax.set_title(title)
@@ -179,9 +231,10 @@ def plot(points: Sequence[tuple[str, float, float]], path: Path, title: str) -> 
     return fit
 
 
-def write_report(kind: str, runs: Sequence[Path], out: Path) -> dict[str, Any]:
-    """Write report-<kind>.{md,csv,tex,png} into ``out``; returns the paths, the Markdown and the fit."""
-    results = load_results(runs)
+def write_report(kind: str, runs: Sequence[Path], out: Path, results: Sequence[dict] | None = None) -> dict[str, Any]:
+    """Write report-<kind>.{md,csv,tex,png} into ``out``; returns the paths, the Markdown, the fit and a note
+    saying why the plot is empty or has no line."""
+    results = load_results(runs) if results is None else results
     header, rows = build_table(kind, results)
     if not rows:
         raise CurateError(f"none of the runs has {kind} results; evaluate them on {kind} exports first")
@@ -193,5 +246,19 @@ def write_report(kind: str, runs: Sequence[Path], out: Path) -> dict[str, Any]:
     paths["md"].write_text(md, encoding="utf-8")
     paths["csv"].write_text(to_csv(header, rows), encoding="utf-8")
     paths["tex"].write_text(to_latex(header, rows, f"{kind} results (percent)"), encoding="utf-8")
-    fit = plot(accuracy_points(kind, results), paths["png"], f"{kind}: IID vs OOD accuracy")
-    return {"paths": paths, "markdown": md, "fit": fit}
+    points = accuracy_points(kind, results)
+    note = plot_note(kind, results, points)
+    fit = plot(points, paths["png"], f"{kind}: IID vs OOD accuracy", note)
+    return {"kind": kind, "paths": paths, "markdown": md, "fit": fit, "plot_note": note}
+
+
+def write_reports(kinds: Sequence[str] | None, runs: Sequence[Path], out: Path) -> tuple[list[dict], list[Path]]:
+    """One report per table in ``kinds``, or per table the results have rows for when ``kinds`` is empty;
+    also returns the paths that held no results.json."""
+    results = load_results(runs)
+    _, skipped = find_results(runs)
+    kinds = list(kinds or tables_in(results))
+    if not kinds:
+        raise CurateError("the results hold no table's rows (imagenet-r, svsf, dfr, imagenet-c); evaluate on OOD "
+                          "sets first")
+    return [write_report(kind, runs, out, results) for kind in kinds], skipped

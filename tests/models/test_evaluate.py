@@ -154,3 +154,42 @@ def test_parallel_cpu_streams_give_the_same_logits_and_restore_threads(make_expo
     two = predict(model, items, CPU, 36, 32, batch_size=3, workers=2, keep=[0, 1, 2, 3])
     assert one.shape == (21, 4) and np.allclose(one, two, atol=1e-5)
     assert torch.get_num_threads() == threads
+
+
+def test_each_row_compares_with_its_own_iid_set_and_earlier_roles_stay():
+    """The README evaluates one checkpoint twice into one results.json: ImageNet-R + ImageNet-200 (--iid
+    in200), then ImageNet-C + ImageNet val (--iid imagenet-val). The gap uses ImageNet-200 only, the clean
+    error ImageNet val only, and the first command's roles survive the second's --iid."""
+    def res(export, kind, error, classes, subset, **kw):
+        return {"kind": kind, "error": error, "classes": classes, "subsets": [subset], "path": f"/x/{export}",
+                "export": export, **kw}
+
+    first = {"in200:val": res("in200", "imagenet-r", 0.2, 200, "val"),
+             "rend:test": res("rend", "imagenet-r", 0.6, 200, "test")}
+    summarise(first, ["in200"])
+    assert first["in200:val"]["role"] == "iid"
+    later = {**first, "imval:val": res("imval", "classification", 0.3, 1000, "val"),
+             "c:fog-1": res("c", "imagenet-c", 0.5, 1000, "val", corruption="fog", severity=1)}
+    summary = summarise(later, ["imval"])
+    assert later["in200:val"]["role"] == "iid"
+    assert summary["imagenet-r"]["iid_error"] == 0.2 and summary["imagenet-r"]["gap"] == pytest.approx(0.4)
+    assert summary["imagenet-c"]["clean_error"] == 0.3
+
+
+def test_progress_hears_every_set_and_every_image(make_export):
+    class Recorder:
+        def __init__(self):
+            self.totals, self.done = {}, {}
+
+        def start(self, name, total):
+            self.totals[name], self.done[name], self.current = total, 0, name
+
+        def advance(self, n):
+            self.done[self.current] += n
+
+    export = open_export(make_export("prog", {"val": 3, "test": 2}, keys=["a", "b", "c"], n_classes=3))
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    progress = Recorder()
+    res = evaluate_export(model, export, None, CPU, 36, 32, batch_size=4, workers=0, n_outputs=3, progress=progress)
+    assert progress.totals == progress.done == {"prog:test": 6, "prog:val": 9}
+    assert all(r["images_per_s"] > 0 and r["n"] == progress.totals[k] for k, r in res.items())

@@ -123,7 +123,7 @@ def test_augmix_jsd_and_dfr_bce_through_the_cli(cli, make_export, photos, tmp_pa
               f"{photos}:val", "--workers", "0", "--resize", "36", "--crop", "32").output
     assert "photos-c:gaussian_noise-5 [imagenet-c, ood]" in out and "mCE" in out
     report = cli("report", "runs/augmix", "runs/dfr", "--table", "imagenet-c", "--out", "reports").output
-    assert "| augmix | test_resnet | augmix | scratch | fp32 |" in report
+    assert "| augmix | test_resnet | runs/augmix/checkpoint.pt | augmix | scratch | fp32 |" in report
     # a 4-class set under 2 corruptions x 2 severities is not ImageNet-C: its mCE is marked, with the reasons
     assert "not comparable: 71 of the 75 corruption x severity sets are missing" in report
     assert "hold 4 classes, not ImageNet's 1000" in report and "the model is not 1000-way" in report
@@ -142,7 +142,8 @@ def test_models_demo_stage(make_export, tmp_path):
     lines = []
     res = run_models_demo(photos, [rend], tmp_path / "out", epochs=1, severities=(1,), echo=lines.append)
     assert set(res["reports"]) == {"imagenet-r", "imagenet-c"}
-    assert "| augmix | resnet18 | augmix |" in res["reports"]["imagenet-r"]
+    weights = tmp_path / "out" / "runs" / "augmix" / "checkpoint.pt"
+    assert f"| augmix | resnet18 | {weights} | augmix |" in res["reports"]["imagenet-r"]
     assert (tmp_path / "out" / "reports" / "report-imagenet-c.png").exists()
     assert any(line.startswith("trained resnet18 (augmix)") for line in lines)
 
