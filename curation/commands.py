@@ -42,6 +42,9 @@ def init(ctx: click.Context, directory: Path) -> None:
     root = create_workspace(directory)
     settings = load_settings(root, {"db_url": obj.db})
     engine = connect(settings.database_url)
+    from curation.cli import check_revision
+
+    check_revision(engine, settings.database_url, for_upgrade=True)
     upgrade(engine)
     with session_scope(engine) as session:
         for name in BUILTIN_CLASS_SETS:
@@ -191,7 +194,10 @@ def db_upgrade(cli: CliContext, revision: str) -> None:
     from curation.db.session import current_revision, safe_url, session_scope, upgrade
     from curation.taxonomy import BUILTIN_CLASS_SETS, ensure_class_set
 
+    from curation.cli import check_revision
+
     engine = cli.engine(require_schema=False)
+    check_revision(engine, cli.settings().database_url, for_upgrade=True)
     upgrade(engine, revision)
     with session_scope(engine) as session:
         for name in BUILTIN_CLASS_SETS:

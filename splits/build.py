@@ -222,12 +222,31 @@ def report(members, spec: SplitSpec, classes: list[ClassEntry], attributes: list
     return out
 
 
+def _check_values(frame, spec: SplitSpec, empty: list[str], shown: int = 12) -> None:
+    """Refuse an empty subset whose filter names a value no row has (a typo, not a lack of data)."""
+    for subset in [s for s in (spec.train, *spec.ood) if s is not None and s.name in empty]:
+        for attr, values in subset.where.items():
+            if attr not in frame.columns:
+                raise CurateError(f"subset {subset.name!r} filters on {attr!r}, which the data lacks")
+            present = set(frame[attr].astype(str).unique())
+            unknown = [v for v in values if v not in present]
+            if unknown:
+                known = sorted(present)
+                more = f" (and {len(known) - shown} more)" if len(known) > shown else ""
+                raise CurateError(f"subset {subset.name!r}: {attr} = {', '.join(map(repr, unknown))} matches no "
+                                  f"image; values present: {', '.join(known[:shown])}{more}")
+
+
 def build(frame, spec: SplitSpec, classes: list[ClassEntry], rng: np.random.Generator,
           dropped: dict[str, int] | None = None) -> BuildResult:
     """Assign images to the spec's subsets; then check near-duplicate leakage between train and tests."""
     from splits.leakage import check_leakage
 
     chosen, rows, held = assign(frame, spec, rng)
+    _check_values(frame, spec, [name for name in spec.subsets if len(chosen.get(name, ())) == 0])
+    if not any(len(c) for c in chosen.values()):
+        raise CurateError("the spec's subsets match no image at all; check its class_set, labels and where "
+                          "values against the data")
     item_columns = [a for a in spec.attributes] + (["item"] if "item" in frame.columns else [])
     members = members_frame(frame, classes, chosen, rows, item_columns)
     members, leaks = check_leakage(members, spec)
