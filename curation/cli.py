@@ -93,6 +93,39 @@ class CliContext:
 
         return ImageStore(self.settings().store_path)
 
+    def lock(self, name: str, command: str):
+        """The workspace's lock ``name`` (a context manager): one writer per stage at a time."""
+        from curation.locks import stage_lock
+
+        return stage_lock(self.settings().root, name, command)
+
+
+def with_lock(name: str, command: str):
+    """Decorate a command so it runs holding the workspace lock ``name`` (one writer per stage).
+
+    A group's callback that returns early for a subcommand (``filter report``) holds it only that long.
+    Holding the ``images`` lock means no other process writes the store, so temporary files found
+    there are an interrupted run's leftovers and are removed.
+    """
+    import functools
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            if ctx.invoked_subcommand is not None:
+                return fn(*args, **kwargs)
+            cli = ctx.find_object(CliContext)
+            with cli.lock(name, command):
+                if name == "images":
+                    removed = cli.store().clean_temporary()
+                    if removed:
+                        click.echo(f"removed {removed} temporary file(s) an interrupted run left in the store",
+                                   err=True)
+                return fn(*args, **kwargs)
+        return wrapper
+    return decorate
+
 
 def check_revision(engine, url: str, for_upgrade: bool = False) -> None:
     """Refuse a database whose schema this curate cannot use, saying which way it differs."""

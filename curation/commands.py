@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curation.cli import CliContext
+from curation.cli import CliContext, with_lock
 
 pass_cli = click.make_pass_decorator(CliContext)
 
@@ -81,6 +81,7 @@ def status(cli: CliContext) -> None:
 @click.option("--license", "license_", default=None, help="License to record (default: the workspace's).")
 @click.option("--batch", default=200, help="Files per committed batch (a killed import resumes from here).")
 @pass_cli
+@with_lock("images", "import")
 def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_folder: bool,
                license_: str | None, batch: int) -> None:
     """Add the images under DIRECTORY as candidates (source 'folder').
@@ -99,7 +100,8 @@ def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_fold
 
     settings, store, engine = cli.settings(), cli.store(), cli.engine()
     root = directory.resolve()
-    files = list(iter_files(root))
+    skipped: dict[str, int] = {}
+    files = list(iter_files(root, skipped))
     stats = ImportStats()
     with session_scope(engine) as session:
         lookup = class_lookup(session, get_class_set(session, class_set)) if label_from_folder else None
@@ -114,6 +116,9 @@ def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_fold
     rejected = sum(stats.rejected.values())
     click.echo(f"imported {stats.added} new, {stats.skipped} already known, {rejected} rejected "
                f"({', '.join(f'{k}: {v}' for k, v in sorted(stats.rejected.items())) or 'none'}) from {root}")
+    if skipped:
+        click.echo(f"skipped {sum(skipped.values())} not imported: "
+                   f"{', '.join(f'{k}: {v}' for k, v in sorted(skipped.items()))}", err=True)
     if stats.unknown_folders:
         names = ", ".join(sorted(stats.unknown_folders)[:10])
         click.echo(f"warning: {len(stats.unknown_folders)} folder name(s) match no class of {class_set!r} "
@@ -212,8 +217,9 @@ def store() -> None:
 
 @store.command("verify")
 @click.option("--quick", is_flag=True, help="Only check that files exist; do not re-hash them.")
+@click.option("--clean", is_flag=True, help="Remove temporary files that interrupted runs left behind.")
 @pass_cli
-def store_verify(cli: CliContext, quick: bool) -> None:
+def store_verify(cli: CliContext, quick: bool, clean: bool) -> None:
     """Find stored images that are missing or whose bytes no longer match their sha256.
 
     \b
@@ -232,7 +238,13 @@ def store_verify(cli: CliContext, quick: bool) -> None:
         click.echo(f"missing   {digest}")
     for digest in report.corrupted:
         click.echo(f"corrupted {digest}")
+    for name in report.temporary:
+        click.echo(f"temporary {name}")
+    if clean and report.temporary:
+        with cli.lock("images", "store verify --clean"):
+            click.echo(f"removed {cli.store().clean_temporary()} temporary file(s)")
     click.echo(f"checked {report.checked}: {len(report.missing)} missing, {len(report.corrupted)} corrupted, "
-               f"{len(report.extra)} files not in the database")
+               f"{len(report.extra)} files not in the database, {len(report.temporary)} temporary file(s) of "
+               f"interrupted writes{'' if clean or not report.temporary else ' (remove them with --clean)'}")
     if not report.ok:
         raise SystemExit(1)

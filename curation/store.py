@@ -2,6 +2,8 @@
 
 ``put`` writes to a temporary file in the same folder, fsyncs it and renames it into place, so a
 crash never leaves a half-written image under its final name; writing the same bytes twice is a no-op.
+A killed writer leaves its ``.put-*`` file behind: ``verify`` lists them and the next run that takes the
+workspace's ``images`` lock (import, download, scrape) removes them.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     corrupted: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    temporary: list[str] = field(default_factory=list)  # leftover .put-* files of interrupted writes
 
     @property
     def ok(self) -> bool:
@@ -104,6 +107,24 @@ class ImageStore:
             if path.is_file() and _valid_digest(path.name):
                 yield path.name
 
+    def iter_temporary(self) -> Iterator[Path]:
+        """Temporary ``.put-*`` files: a write in progress, or one a killed run left behind."""
+        if not self.root.exists():
+            return
+        yield from self.root.glob(".put-*")
+        yield from self.root.glob("??/??/.put-*")
+
+    def clean_temporary(self) -> int:
+        """Remove every temporary file; only call while no other process writes this store."""
+        removed = 0
+        for path in list(self.iter_temporary()):
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
     def verify(self, expected: Iterable[str], rehash: bool = True) -> VerifyReport:
         """Check that every expected digest is present (and, with ``rehash``, intact)."""
         report = VerifyReport()
@@ -117,6 +138,7 @@ class ImageStore:
             elif rehash and sha256_file(path) != digest:
                 report.corrupted.append(digest)
         report.extra = sorted(d for d in self.iter_digests() if d not in wanted)
+        report.temporary = sorted(p.relative_to(self.root).as_posix() for p in self.iter_temporary())
         return report
 
     def _write_atomic(self, target: Path, write) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from curation.cli import CliContext
+from curation.cli import CliContext, with_lock
 
 pass_cli = click.make_pass_decorator(CliContext)
 
@@ -42,6 +42,7 @@ def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str 
 @click.option("--job", "job", help="Only the candidates of this scrape job.")
 @click.option("--source", help="Only candidates of this source (e.g. flickr).")
 @pass_cli
+@with_lock("images", "download")
 def download_cmd(cli: CliContext, retry_failed: bool, workers: int, ray: str | None, timeout: float,
                  max_bytes: int | None, job: str | None, source: str | None) -> None:
     """Download the images of pending candidates (and, with --retry-failed, earlier failures).

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curation.cli import CliContext
+from curation.cli import CliContext, with_lock
 
 pass_cli = click.make_pass_decorator(CliContext)
 SIZE_CHOICES = ("url_o", "url_k", "url_h", "url_l", "url_c", "url_z", "url_m", "url_n")
@@ -67,6 +67,7 @@ def _specs(cli: CliContext, class_set: str, class_names: tuple[str, ...], keywor
 @click.option("--download-workers", type=click.IntRange(1, 512), default=32, help="Concurrent image downloads.")
 @click.option("--ray", metavar="auto|ADDRESS", help="Run the downloads as Ray tasks on this cluster.")
 @click.pass_context
+@with_lock("images", "scrape")
 def scrape(ctx: click.Context, **kw) -> None:
     """Search Flickr for a class set x rendition keywords (or a query file) and download what it finds.
 
