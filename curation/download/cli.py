@@ -9,6 +9,23 @@ from curation.cli import CliContext, with_lock
 pass_cli = click.make_pass_decorator(CliContext)
 
 
+def workspace_placeholders(settings) -> frozenset[str]:
+    """Placeholder digests: the package's list plus ``[download] placeholder_sha256`` / ``placeholder_file``."""
+    from curation.download.placeholder import known_digests
+    from curation.errors import CurateError
+
+    section = settings.section("download")
+    extra, file = section.get("placeholder_sha256", []), section.get("placeholder_file")
+    if not isinstance(extra, list) or not all(isinstance(d, str) for d in extra):
+        raise CurateError("[download] placeholder_sha256 in curate.toml must be a list of sha256 strings")
+    if file is not None and not isinstance(file, str):
+        raise CurateError("[download] placeholder_file in curate.toml must be a path in quotes")
+    try:
+        return known_digests(extra, [settings.root / file] if file else [])
+    except (OSError, ValueError) as exc:
+        raise CurateError(f"placeholder digests: {exc}; fix curate.toml's [download] section") from exc
+
+
 def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str | None, job_id: int | None = None,
                  timeout: float = 30.0, max_bytes: int | None = None, source: str | None = None) -> None:
     """Download with a progress bar and a one-line summary (shared by ``scrape`` and ``download``)."""
@@ -27,7 +44,8 @@ def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str 
         task = bar.add_task("downloading", total=len(records))
         stats = download(engine, cli.store(), records, max_pixels=settings.max_image_pixels,
                          max_bytes=max_bytes or settings.max_image_bytes, workers=workers, ray=ray, timeout=timeout,
-                         on_result=lambda s: bar.update(task, completed=s.attempted))
+                         on_result=lambda s: bar.update(task, completed=s.attempted),
+                         placeholders=workspace_placeholders(settings))
     click.echo(stats.summary())
     if stats.failed:
         click.echo("retry the failures later with:  curate download --retry-failed", err=True)

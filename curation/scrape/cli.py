@@ -91,6 +91,7 @@ def _run(cli: CliContext, **kw) -> None:
     import numpy as np
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from curation.download.cli import workspace_placeholders
     from curation.flickr.client import make_client
     from curation.scrape.job import FLICKR_FIRST_UPLOAD, ScrapeOptions
     from curation.scrape.pipeline import parse_day, setup_job
@@ -124,7 +125,7 @@ def _run(cli: CliContext, **kw) -> None:
             stats, downloads = run_job_with_downloads(
                 engine, client, job_id, shorts, cli.store(), workers=kw["workers"],
                 download_workers=kw["download_workers"], on_page=show, max_pixels=settings.max_image_pixels,
-                max_bytes=settings.max_image_bytes)
+                max_bytes=settings.max_image_bytes, placeholders=workspace_placeholders(settings))
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(stats.skipped.items())) or "none"
     click.echo(f"searched {stats.pages} pages ({client.calls} calls, {client.retries} retries): {stats.new} new photos, "
                f"{stats.known} already known, {stats.splits} date-window splits, {stats.failed_windows} failed windows, "
