@@ -35,6 +35,7 @@ def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str 
     from curation.download.runner import download, select_records
 
     settings, engine = cli.settings(), cli.engine()
+    placeholders = workspace_placeholders(settings)
     with session_scope(engine) as session:
         records = select_records(session, retry_failed=retry_failed, job_id=job_id, source=source)
     if not records:
@@ -45,7 +46,7 @@ def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str 
         stats = download(engine, cli.store(), records, max_pixels=settings.max_image_pixels,
                          max_bytes=max_bytes or settings.max_image_bytes, workers=workers, ray=ray, timeout=timeout,
                          on_result=lambda s: bar.update(task, completed=s.attempted),
-                         placeholders=workspace_placeholders(settings))
+                         placeholders=placeholders)
     click.echo(stats.summary())
     if stats.failed:
         click.echo("retry the failures later with:  curate download --retry-failed", err=True)

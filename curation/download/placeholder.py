@@ -43,9 +43,14 @@ def read_digests(path: Path) -> set[str]:
     return digests
 
 
+@lru_cache(maxsize=1)
+def _package_digests() -> frozenset[str]:
+    return frozenset(read_digests(KNOWN_FILE))
+
+
 def known_digests(extra: Iterable[str] = (), files: Iterable[Path] = ()) -> frozenset[str]:
     """The package's placeholder digests plus a workspace's own (a list and/or files)."""
-    digests = read_digests(KNOWN_FILE) | KNOWN_SHA256 | {str(d).strip().lower() for d in extra}
+    digests = _package_digests() | KNOWN_SHA256 | {str(d).strip().lower() for d in extra}
     for path in files:
         digests |= read_digests(path)
     return frozenset(digests)
@@ -65,7 +70,7 @@ def type_mismatch(data: bytes, url: str, content_type: str | None) -> str | None
     declared_kind = declared.removeprefix("image/").replace("jpg", "jpeg") if declared.startswith("image/") else None
     for kind, what in ((declared_kind, f"Content-Type {declared}"), (sniff(data), "the bytes")):
         if kind and kind != expected:
-            return f"content-type-mismatch: {what} say {kind} for a .{expected.replace('jpeg', 'jpg')} URL"
+            return f"{what} say {kind} for a .{expected.replace('jpeg', 'jpg')} URL"
     return None
 
 
@@ -77,7 +82,7 @@ def size_mismatch(size: tuple[int, int], advertised: tuple[int, int] | None) -> 
     for ew, eh in ((aw, ah), (ah, aw)):
         if abs(w - ew) <= SIZE_SLACK and abs(h - eh) <= SIZE_SLACK:
             return None
-    return f"size-mismatch: the bytes are {w}x{h}, the search result advertised {aw}x{ah}"
+    return f"the bytes are {w}x{h}, the search result advertised {aw}x{ah}"
 _GRID = (64, 48)
 
 
@@ -108,28 +113,32 @@ def _template_grid(size: tuple[int, int]) -> bytes:
 
 def placeholder_reason(data: bytes, url: str, final_url: str = "", content_type: str | None = None,
                        advertised: tuple[int, int] | None = None, known: Iterable[str] = ()) -> str | None:
-    """Why ``data`` is (or stands in for) Flickr's deleted-photo placeholder rather than the photo, else None."""
+    """Why ``data`` is (or stands in for) Flickr's deleted-photo placeholder rather than the photo, else None.
+
+    Every reason starts with ``flickr-placeholder:`` and names the signal that caught it.
+    """
     if "photo_unavailable" in (final_url or ""):
         return "flickr-placeholder: redirected to photo_unavailable"
     digest = hashlib.sha256(data).hexdigest()
-    if digest in KNOWN_SHA256 or digest in known or digest in read_digests(KNOWN_FILE):
-        return "flickr-placeholder: a known placeholder file (sha256 listed)"
-    mismatch = type_mismatch(data, final_url or url, content_type)
-    if mismatch:
-        return mismatch
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            size = img.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
-        return None  # not an image this check can read: the probe that follows says why
-    return size_mismatch(size, advertised) or (
-        "flickr-placeholder: looks like the photo-unavailable image" if is_placeholder(data) else None)
+    if digest in KNOWN_SHA256 or digest in known or digest in _package_digests():
+        return "flickr-placeholder: a known placeholder file (its sha256 is listed)"
+    if is_placeholder(data):
+        return "flickr-placeholder: looks like the photo-unavailable image"
+    why = type_mismatch(data, final_url or url, content_type)
+    if why is None:
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                size = img.size
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+            return None  # not an image this check can read: the probe that follows says why
+        why = size_mismatch(size, advertised)
+    return f"flickr-placeholder: {why}" if why else None
 
 
 def is_placeholder(data: bytes, final_url: str = "") -> bool:
     """True for the placeholder's redirect URL, a known digest, or its drawn look."""
     digest = hashlib.sha256(data).hexdigest()
-    if "photo_unavailable" in final_url or digest in KNOWN_SHA256 or digest in read_digests(KNOWN_FILE):
+    if "photo_unavailable" in final_url or digest in KNOWN_SHA256 or digest in _package_digests():
         return True
     try:
         with Image.open(io.BytesIO(data)) as img:

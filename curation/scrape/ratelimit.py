@@ -29,7 +29,7 @@ class TokenBucket:
     """
 
     def __init__(self, rate_per_hour: float, burst: int = 1, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, slack_s: float = 0.0):
+                 sleep: Callable[[float], None] = time.sleep, slack_s: float = 0.02):
         if rate_per_hour <= 0:
             raise ValueError("rate_per_hour must be positive")
         if burst < 1:
