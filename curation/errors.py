@@ -55,7 +55,7 @@ def _database_message(exc: BaseException) -> str | None:
         from sqlalchemy.exc import DatabaseError, OperationalError
     except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
         return None
-    if not isinstance(exc, DatabaseError):
+    if not isinstance(exc, DatabaseError) and not _driver_error(exc):
         return None
     reason = first_line(getattr(exc, "orig", None) or exc, 200)
     low = reason.lower()
@@ -64,7 +64,13 @@ def _database_message(exc: BaseException) -> str | None:
                 "`sqlite3 curate.sqlite .recover` may save its rows")
     if "locked" in low:
         return f"the database is busy ({reason}); wait for the other curate command to finish and run this again"
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError) or type(exc).__name__ == "OperationalError":
         return (f"lost the database connection ({reason}). Check that the database server is running, then run "
                 "the command again: committed batches are kept and the stage resumes")
     return f"database error: {reason}"
+
+
+def _driver_error(exc: BaseException) -> bool:
+    """A database driver's own error that escaped SQLAlchemy's wrapping (sqlite3, psycopg)."""
+    return type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg", "psycopg2") and \
+        type(exc).__name__ in ("OperationalError", "DatabaseError", "InterfaceError")

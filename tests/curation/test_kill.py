@@ -152,3 +152,44 @@ def test_two_imports_at_once_never_crash_or_duplicate(ws, tmp_path):
     assert any(code == 0 for code, _, _ in outcomes)
     assert _count(ws / "curate.sqlite", "SELECT count(*) FROM images") == 120
     assert _count(ws / "curate.sqlite", "SELECT count(*) FROM source_records") == 120
+
+
+@pytest.mark.postgres
+def test_postgresql_killed_mid_import_gives_one_line_and_the_rerun_finishes(tmp_path):
+    import psycopg
+
+    from tests.pg import PostgresServer, _bin
+
+    server = PostgresServer().start()
+    try:
+        name = server.create_database()
+        db = server.url(name)
+        ws = tmp_path / "ws"
+        assert run(["init", ws], CURATE_DB=db).returncode == 0
+        photos = _photos(tmp_path / "photos", 60)
+
+        def images() -> int:
+            try:
+                with psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres dbname={name}",
+                                     connect_timeout=2) as conn:
+                    return conn.execute("SELECT count(*) FROM images").fetchone()[0]
+            except psycopg.Error:
+                return 0
+
+        proc = start(["--workspace", ws, "import", photos, "--batch", "1"], CURATE_DB=db)
+        deadline = time.monotonic() + 120
+        while images() < 5 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        data = server.dir / "data"
+        server._run(_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop")  # the server dies mid-stage
+        code, err = proc.wait(timeout=120), proc.stderr.read()
+        assert code == 1 and "Traceback" not in err, err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and "database" in lines[0], err
+        opts = f"-p {server.port} -h 127.0.0.1 -k {server.dir / 'sock'} -c fsync=off"
+        server._run(_bin("pg_ctl"), "-D", str(data), "-o", opts, "-l", str(server.dir / "log"), "-w", "start")
+        again = run(["--workspace", ws, "import", photos], CURATE_DB=db)
+        assert again.returncode == 0, again.stderr
+        assert images() == 60
+    finally:
+        server.stop()

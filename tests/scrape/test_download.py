@@ -204,5 +204,6 @@ def test_ray_downloads_with_a_local_instance(tmp_path, image_server):
                          max_bytes=1_000_000, workers=2, ray="auto")
     finally:
         ray.shutdown()
-    assert stats.downloaded == 1 and stats.rejected["not-an-image"] == 1 and stats.failed["http-404"] == 1
+    assert stats.downloaded == 1 and stats.rejected["not-an-image"] == 1 and stats.rejected["http-404"] == 1
+    assert not stats.failed  # a 404 is permanent
     assert _states(engine)["/ok.jpg"] == ("downloaded", None)
