@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -136,6 +137,13 @@ def test_a_second_download_is_refused_while_one_runs_and_a_dead_holder_is_taken_
     imported = run(["--workspace", ws, "import", ws / "store"])  # import shares the store: refused too
     assert imported.returncode == 1 and f"pid {holder.pid}" in imported.stderr
     assert run(["--workspace", ws, "status"]).returncode == 0  # readers are never locked out
+    assert run(["--workspace", ws, "filter"]).returncode == 0  # another stage's lock
+    from curation.locks import stage_lock
+
+    with stage_lock(ws, "filter", "filter"):  # this test process holds the filter lock now
+        second_filter = run(["--workspace", ws, "filter"])
+        assert second_filter.returncode == 1 and f"another filter (pid {os.getpid()}) is running" in second_filter.stderr
+        assert run(["--workspace", ws, "filter", "report", "--out", ws / "r.html"]).returncode == 0  # read-only
     holder.kill()
     holder.wait()
     assert (ws / ".locks" / "images.lock").read_text().split() == ["download", str(holder.pid)]  # stale text
