@@ -104,8 +104,7 @@ def with_lock(name: str, command: str):
     """Decorate a command so it runs holding the workspace lock ``name`` (one writer per stage).
 
     A group's callback that returns early for a subcommand (``filter report``) holds it only that long.
-    Holding the ``images`` lock means no other process writes the store, so temporary files found
-    there are an interrupted run's leftovers and are removed.
+    Taking the ``images`` lock also removes the store's temporary files whose writer is gone.
     """
     import functools
 
@@ -121,7 +120,7 @@ def with_lock(name: str, command: str):
                     removed = cli.store().clean_temporary()
                     if removed:
                         click.echo(f"removed {removed} temporary file(s) an interrupted run left in the store",
-                                   err=True)
+                                   err=True)  # stderr: stdout stays the command's own result
                 return fn(*args, **kwargs)
         return wrapper
     return decorate

@@ -42,9 +42,9 @@ def user_message(exc: BaseException) -> str | None:
     if isinstance(exc, CurateError):
         return first_line(exc, 2000)
     if isinstance(exc, OSError) and exc.errno in _DISK:
-        where = f" writing {exc.filename}" if exc.filename else ""
-        return (f"cannot continue{where}: {_DISK[exc.errno]}. Free space or choose a writable folder, "
-                "then run the command again (finished work is kept)")
+        where = f" ({exc.filename})" if exc.filename else ""
+        return (f"{_DISK[exc.errno]}{where}: free space, or choose a folder you can write to, then run the "
+                "command again (finished work is kept)")
     if isinstance(exc, UnicodeDecodeError):
         return f"a file is not UTF-8 text ({first_line(exc)}); fix or replace it and run the command again"
     return _database_message(exc)

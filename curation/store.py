@@ -73,7 +73,7 @@ class ImageStore:
         """Copy a file into the store, hashing while copying; returns its sha256."""
         digest = hashlib.sha256()
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".put-", dir=self.root)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), dir=self.root)
         try:
             with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
                 while chunk := src.read(CHUNK):
@@ -115,9 +115,11 @@ class ImageStore:
         yield from self.root.glob("??/??/.put-*")
 
     def clean_temporary(self) -> int:
-        """Remove every temporary file; only call while no other process writes this store."""
+        """Remove the temporary files of writers that are gone (a live process's write in progress stays)."""
         removed = 0
         for path in list(self.iter_temporary()):
+            if not _stale(path):
+                continue
             try:
                 path.unlink()
                 removed += 1
@@ -143,7 +145,7 @@ class ImageStore:
 
     def _write_atomic(self, target: Path, write) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".put-", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
@@ -155,6 +157,30 @@ class ImageStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def _temp_prefix() -> str:
+    """``.put-<pid>-``: the writer's pid in the name tells a cleaner whether the write may still be going on."""
+    return f".put-{os.getpid()}-"
+
+
+def _stale(path: Path, legacy_age_s: float = 3600.0) -> bool:
+    """True when the process that wrote ``path`` is gone (names without a pid: when an hour old)."""
+    import time
+
+    pid = path.name.split("-")[1] if path.name.count("-") >= 2 else ""
+    if not pid.isdigit():
+        try:
+            return time.time() - path.stat().st_mtime > legacy_age_s
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by someone else
+    return False  # a live process may still be writing it
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -43,14 +43,21 @@ def test_import_killed_at_a_moment_resumes_to_the_same_store(ws, tmp_path, momen
     db = ws / "curate.sqlite"
     proc = start(["--workspace", ws, "import", photos, "--batch", "1"])
     kill_when(proc, lambda: _count(db, "SELECT count(*) FROM images") >= moment)
-    (ws / "store" / ".put-leftover").write_bytes(b"half an image")  # what a kill inside put() leaves
-    (ws / "store" / "ab" / "cd").mkdir(parents=True, exist_ok=True)
-    (ws / "store" / "ab" / "cd" / ".put-x1y2").write_bytes(b"half")
+    store = ws / "store"
+    (store / f".put-{proc.pid}-k1").write_bytes(b"half an image")  # what a kill inside put() leaves
+    (store / "ab" / "cd").mkdir(parents=True, exist_ok=True)
+    (store / "ab" / "cd" / ".put-x1y2").write_bytes(b"half")  # an old name without a pid, two hours old
+    os.utime(store / "ab" / "cd" / ".put-x1y2", (time.time() - 7200, time.time() - 7200))
+    live = store / f".put-{os.getpid()}-w1"  # a live writer's file (this test process): never removed
+    live.write_bytes(b"in progress")
     verify = run(["--workspace", ws, "store", "verify"])
-    assert "temporary .put-leftover" in verify.stdout and "temporary ab/cd/.put-x1y2" in verify.stdout
+    assert f"temporary .put-{proc.pid}-k1" in verify.stdout and "temporary ab/cd/.put-x1y2" in verify.stdout
+    leftovers = verify.stdout.count("\ntemporary ") + verify.stdout.startswith("temporary ")
+    assert leftovers >= 3  # ours, and any the kill left
     again = run(["--workspace", ws, "import", photos])
     assert again.returncode == 0, again.stderr
-    assert "removed 2 temporary file(s)" in again.stderr
+    assert f"removed {leftovers - 1} temporary file(s)" in again.stderr and live.exists()
+    live.unlink()
     assert _count(db, "SELECT count(*) FROM images") == 60
     assert _count(db, "SELECT count(*) FROM source_records") == 60
     assert _count(db, "SELECT count(DISTINCT source_id) FROM source_records") == 60
