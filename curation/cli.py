@@ -141,8 +141,8 @@ def check_revision(engine, url: str, for_upgrade: bool = False) -> None:
             raise CurateError(f"{where} has no curate schema yet; create it with:  curate db upgrade")
         return
     if current not in known_revisions():
-        raise CurateError(f"{where} is at schema revision {current}, newer than this curate knows (head {head}); "
-                          "upgrade curate (pip install -U curate) to use it")
+        raise CurateError(f"{where} is at schema revision {current}, newer than this curate knows (head {head}) "
+                          "or not made by curate; upgrade curate (pip install -U curate) to use it")
     if current != head and not for_upgrade:
         raise CurateError(f"{where} uses an older schema ({current}); upgrade it with:  curate db upgrade")
 

@@ -20,13 +20,24 @@ from tests.conftest import make_image_bytes
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder`` except lock files and SQLite's WAL/shared-memory files."""
+    """sha256 of every file under ``folder`` (a SQLite database by its rows, since a checkpoint moves its
+    pages between files without changing them), except lock files and SQLite's WAL/shared-memory files."""
     out = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
         if path.is_file() and not rel.startswith(".locks/") and not rel.endswith(("-wal", "-shm")):
-            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[rel] = _sqlite_rows(path) if path.suffix == ".sqlite" else \
+                hashlib.sha256(path.read_bytes()).hexdigest()
     return out
+
+
+def _sqlite_rows(path: Path) -> str:
+    """The sha256 of a database's SQL dump, or of its bytes where it cannot be read (a damaged file)."""
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
+    except sqlite3.DatabaseError:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _run(ws: Path, *args) -> object:
