@@ -34,8 +34,9 @@ def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str 
     from curation.db.session import session_scope
     from curation.download.runner import download, select_records
 
-    settings, engine = cli.settings(), cli.engine()
-    placeholders = workspace_placeholders(settings)
+    settings = cli.settings()
+    placeholders = workspace_placeholders(settings)  # a bad [download] section fails before any work
+    engine = cli.engine()
     with session_scope(engine) as session:
         records = select_records(session, retry_failed=retry_failed, job_id=job_id, source=source)
     if not records:
