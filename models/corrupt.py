@@ -137,26 +137,35 @@ def _progress_path(out: Path) -> Path:
 def _open_staging(out: Path, params: dict) -> tuple[Path, dict[int, list]]:
     """The staging folder and the results already logged there (a fresh start if there is none)."""
     staging, progress = out.with_name(f".{out.name}.partial"), _progress_path(out)
-    done: dict[int, list] = {}
-    if staging.exists() and progress.exists():
-        lines = progress.read_text(encoding="utf-8", errors="replace").splitlines()
-        first = json.loads(lines[0]) if lines else {}
-        if first.get("params") != params:
+    logged, done = _read_log(progress) if staging.exists() else (None, {})
+    if logged is not None:
+        if logged != params:
             raise CurateError(f"{staging} holds an interrupted corruption run with other options; rerun it with "
                               f"the same options to finish it, or delete {staging} and {progress}")
-        for line in lines[1:]:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # the line being written when the run was killed: that image is redone
-            done[entry["i"]] = [(_row(row), reason) for row, reason in entry["r"]]
         log.info("resuming: %d source images already corrupted in %s", len(done), staging)
         return staging, done
-    if staging.exists():
+    if staging.exists():  # its log never got its first line: nothing in it was finished
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     progress.write_text(json.dumps({"params": params}) + "\n", encoding="utf-8")
-    return staging, done
+    return staging, {}
+
+
+def _read_log(progress: Path) -> tuple[dict | None, dict[int, list]]:
+    """(options, finished results) of a progress log; (None, {}) where it is missing or its first line torn."""
+    try:
+        lines = progress.read_text(encoding="utf-8", errors="replace").splitlines()
+        params = json.loads(lines[0])["params"] if lines else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, {}
+    done: dict[int, list] = {}
+    for line in lines[1:]:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # the line being written when the run was killed: that image is redone
+        done[entry["i"]] = [(_row(row), reason) for row, reason in entry["r"]]
+    return params, done
 
 
 def _row(data: dict) -> ManifestRow:
