@@ -58,7 +58,7 @@ def _specs(cli: CliContext, class_set: str, class_names: tuple[str, ...], keywor
               help="Preferred image sizes, in order; repeatable.")
 @click.option("--per-page", type=click.IntRange(1, 500), default=500, help="Results per search call.")
 @click.option("--rate", type=click.FloatRange(min=1), help="API calls per hour per key (default 3600, or [scrape] rate).")
-@click.option("--burst", type=click.IntRange(1), default=4, help="Calls that may go out at once before the rate applies.")
+@click.option("--burst", type=click.IntRange(1), default=4, help="Calls that may go out at once; borrowed from the rate, so no window ever exceeds it.")
 @click.option("--workers", type=click.IntRange(1, 256), default=8, help="Concurrent search calls.")
 @click.option("--job", "job", help="Job name (default: derived from the queries and options, so reruns resume).")
 @click.option("--rest-url", help="Flickr REST endpoint (e.g. the emulator's; default: CURATE_FLICKR_REST_URL or Flickr).")
