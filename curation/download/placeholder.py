@@ -27,6 +27,7 @@ KNOWN_FILE = Path(__file__).with_name("placeholder_sha256.txt")  # package data:
 SIZE_SLACK = 2  # pixels of rounding between the advertised and the served size
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
           (b"RIFF", "webp"))
+_ALIASES = {"jpg": "jpeg", "pjpeg": "jpeg", "x-png": "png"}  # Content-Type spellings seen in the wild
 _EXT = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".gif": "gif", ".webp": "webp"}
 
 
@@ -67,7 +68,8 @@ def type_mismatch(data: bytes, url: str, content_type: str | None) -> str | None
     if expected is None:
         return None
     declared = (content_type or "").split(";")[0].strip().lower()
-    declared_kind = declared.removeprefix("image/").replace("jpg", "jpeg") if declared.startswith("image/") else None
+    declared_kind = _ALIASES.get(declared.removeprefix("image/"), declared.removeprefix("image/")) \
+        if declared.startswith("image/") else None
     for kind, what in ((declared_kind, f"Content-Type {declared}"), (sniff(data), "the bytes")):
         if kind and kind != expected:
             return f"{what} say {kind} for a .{expected.replace('jpeg', 'jpg')} URL"

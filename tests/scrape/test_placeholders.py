@@ -42,6 +42,7 @@ SIGNALS = [
     (_jpeg((801, 600)), "/a.jpg", "image/jpeg", (800, 600), (), None),  # rounding of the advertised size
     (_jpeg((800, 600)), "/a.jpg", "image/jpeg", None, (), None),  # no advertised size: no size signal
     (_jpeg((64, 48)), "/a.jpg", "text/html; charset=utf-8", (64, 48), (), None),  # not an image type: the probe says
+    (_jpeg((64, 48)), "/a.jpg", "image/pjpeg", (64, 48), (), None),  # an old spelling of image/jpeg
 ]
 
 
