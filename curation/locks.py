@@ -23,11 +23,12 @@ _held: dict[Path, int] = {}  # locks this process holds -> depth (scrape holds "
 
 
 def _holder(path: Path) -> str:
+    """'another <command> (pid N)' from a lock file's text ("<command> <pid>")."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace").split()
+        command, _, pid = path.read_text(encoding="utf-8", errors="replace").strip().rpartition(" ")
     except OSError:
-        return "another curate command (pid unknown)"
-    return f"another {text[0]} (pid {text[1]})" if len(text) >= 2 else "another curate command (pid unknown)"
+        command, pid = "", ""
+    return f"another {command} (pid {pid})" if command and pid.isdigit() else "another curate command (pid unknown)"
 
 
 @contextlib.contextmanager
@@ -35,7 +36,14 @@ def stage_lock(workspace: Path, name: str, command: str | None = None) -> Iterat
     """Hold the lock ``name`` of ``workspace`` while the block runs; refuse at once if another process holds it."""
     folder = Path(workspace).resolve() / LOCK_DIR
     folder.mkdir(exist_ok=True)
-    path = folder / f"{name}.lock"
+    with file_lock(folder / f"{name}.lock", command or name, "this workspace"):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, command: str, where: str) -> Iterator[None]:
+    """Hold an ``flock`` on ``path`` (re-entrant within this process), its text naming ``command`` and the pid."""
+    path = Path(path)
     if _held.get(path):
         _held[path] += 1
         try:
@@ -48,10 +56,10 @@ def stage_lock(workspace: Path, name: str, command: str | None = None) -> Iterat
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StageLocked(f"{_holder(path)} is running on this workspace; wait for it to finish (or stop "
+            raise StageLocked(f"{_holder(path)} is running on {where}; wait for it to finish (or stop "
                               f"it) and run this command again") from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{command or name} {os.getpid()}\n".encode())
+        os.write(fd, f"{command} {os.getpid()}\n".encode())
         log.debug("holding lock %s", path)
         _held[path] = 1
         try:

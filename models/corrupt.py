@@ -83,6 +83,7 @@ def make_corrupted_export(src: Path, out: Path, subsets: Sequence[str] | None = 
     Work goes to a hidden staging folder beside ``out`` and each finished source image is logged, so a
     killed run resumes where it stopped; ``SHA256SUMS`` is written last and the folder renamed into place.
     """
+    from curation.locks import file_lock
     from curation.parallel import map_unordered
 
     export = open_export(src)
@@ -105,20 +106,24 @@ def make_corrupted_export(src: Path, out: Path, subsets: Sequence[str] | None = 
             _progress_path(out).unlink(missing_ok=True)
             return len(read_export(out).rows)
         raise CurateError(f"{out} exists and is not empty; choose a new folder for the corrupted export")
-    staging, done = _open_staging(out, params)
-    stems = _stems(rows)
-    jobs = [Job(i, str(export.image_path(r)), str(export.root), r, str(staging), corruptions, tuple(severities), seed,
-                resize, crop, quality, str(frost_dir) if frost_dir else None, stems[i])
-            for i, r in enumerate(rows) if i not in done]
-    yield len(rows) - len(jobs) if done else 0
-    with open(_progress_path(out), "a", encoding="utf-8") as log_file:
-        for index, result in map_unordered(run_job, jobs, workers=workers):
-            done[index] = result
-            log_file.write(json.dumps({"i": index, "r": [[asdict(row), reason] for row, reason in result]}) + "\n")
-            log_file.flush()
-            yield 1
-    new_rows, failures = _collect(done)
-    _finish(export, out, staging, new_rows, failures, params, frost_dir)
+    lock = out.with_name(f".{out.name}.lock")
+    with file_lock(lock, "curate corrupt", str(out)):  # two runs into one folder would mix their logs
+        staging, done = _open_staging(out, params)
+        stems = _stems(rows)
+        jobs = [Job(i, str(export.image_path(r)), str(export.root), r, str(staging), corruptions, tuple(severities),
+                    seed, resize, crop, quality, str(frost_dir) if frost_dir else None, stems[i])
+                for i, r in enumerate(rows) if i not in done]
+        yield len(rows) - len(jobs) if done else 0
+        with open(_progress_path(out), "a", encoding="utf-8") as log_file:
+            for index, result in map_unordered(run_job, jobs, workers=workers):
+                done[index] = result
+                log_file.write(json.dumps({"i": index, "r": [[asdict(row), reason] for row, reason in result]})
+                               + "\n")
+                log_file.flush()
+                yield 1
+        new_rows, failures = _collect(done)
+        _finish(export, out, staging, new_rows, failures, params, frost_dir)
+    lock.unlink(missing_ok=True)
     return len(new_rows)
 
 

@@ -87,3 +87,16 @@ def test_pool_workers_die_with_their_killed_parent(tmp_path):
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in pids)
+
+
+def test_a_second_corrupt_into_the_same_folder_is_refused(photos, tmp_path):
+    import os
+
+    from curation.locks import file_lock
+
+    out = tmp_path / "photos-c"
+    with file_lock(tmp_path / ".photos-c.lock", "curate corrupt", str(out)):  # as a running corrupt holds it
+        result = run(["corrupt", photos, "--out", out, "--subset", "val", "--corruptions", "fog",
+                          "--severities", "1", "--resize", "36", "--crop", "32", "--workers", "1"])
+    assert result.returncode == 1 and f"curate corrupt (pid {os.getpid()}) is running on {out}" in result.stderr
+    assert not out.exists() and not (tmp_path / ".photos-c.partial").exists()
