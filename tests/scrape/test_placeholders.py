@@ -3,7 +3,6 @@ genuine 500x374 photos; permanent and transient download failures; the limiter i
 
 from __future__ import annotations
 
-import io
 import math
 import threading
 
