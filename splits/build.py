@@ -223,18 +223,23 @@ def report(members, spec: SplitSpec, classes: list[ClassEntry], attributes: list
 
 
 def _check_values(frame, spec: SplitSpec, empty: list[str], shown: int = 12) -> None:
-    """Refuse an empty subset whose filter names a value no row has (a typo, not a lack of data)."""
-    for subset in [s for s in (spec.train, *spec.ood) if s is not None and s.name in empty]:
+    """Refuse an empty subset whose filter names a value no row has (a typo, not a lack of data); a value
+    no row has in a subset that other values fill is logged as a warning."""
+    for subset in [s for s in (spec.train, *spec.ood) if s is not None]:
         for attr, values in subset.where.items():
             if attr not in frame.columns:
                 raise CurateError(f"subset {subset.name!r} filters on {attr!r}, which the data lacks")
             present = set(frame[attr].astype(str).unique())
             unknown = [v for v in values if v not in present]
-            if unknown:
-                known = sorted(present)
-                more = f" (and {len(known) - shown} more)" if len(known) > shown else ""
-                raise CurateError(f"subset {subset.name!r}: {attr} = {', '.join(map(repr, unknown))} matches no "
-                                  f"image; values present: {', '.join(known[:shown])}{more}")
+            if not unknown:
+                continue
+            known = sorted(present)
+            more = f" (and {len(known) - shown} more)" if len(known) > shown else ""
+            message = (f"subset {subset.name!r}: {attr} = {', '.join(map(repr, unknown))} matches no image; "
+                       f"values present: {', '.join(known[:shown])}{more}")
+            if subset.name in empty:
+                raise CurateError(message)
+            log.warning("%s", message)
 
 
 def build(frame, spec: SplitSpec, classes: list[ClassEntry], rng: np.random.Generator,

@@ -231,3 +231,10 @@ def test_import_counts_and_reports_symlinks_and_dot_names(ws, tmp_path):
     assert result.exit_code == 0
     assert "imported 1 new" in result.output
     assert "skipped 3 not imported: hidden name (starts with '.'): 1, symlink: 2" in result.output
+
+
+def test_a_value_no_image_has_beside_ones_that_match_builds_with_a_warning(tmp_path, monkeypatch, caplog):
+    ws = _workspace_with_split(tmp_path, monkeypatch, '{ source = ["folder", "flikr"] }', build=False)
+    result = _run(ws, "splits", "build", tmp_path / "spec.toml")
+    assert result.exit_code == 0, result.output
+    assert "train': source = 'flikr' matches no image; values present: folder" in caplog.text
