@@ -83,9 +83,8 @@ class CliContext:
             if require_schema and not has_schema(engine):
                 raise CurateError(f"database {safe_url(settings.database_url)} has no curate schema yet; "
                                   "create it with:  curate db upgrade")
-            if require_schema and current_revision(engine) != _head_revision():
-                raise CurateError(f"database {safe_url(settings.database_url)} uses an older schema; "
-                                  "upgrade it with:  curate db upgrade")
+            if require_schema:
+                check_revision(engine, settings.database_url)
             self._engine = engine
         return self._engine
 
@@ -93,6 +92,59 @@ class CliContext:
         from curation.store import ImageStore
 
         return ImageStore(self.settings().store_path)
+
+    def lock(self, name: str, command: str):
+        """The workspace's lock ``name`` (a context manager): one writer per stage at a time."""
+        from curation.locks import stage_lock
+
+        return stage_lock(self.settings().root, name, command)
+
+
+def with_lock(name: str, command: str):
+    """Decorate a command so it runs holding the workspace lock ``name`` (one writer per stage).
+
+    A group's callback that returns early for a subcommand (``filter report``) holds it only that long.
+    Taking the ``images`` lock also removes the store's temporary files whose writer is gone.
+    """
+    import functools
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            if ctx.invoked_subcommand is not None:
+                return fn(*args, **kwargs)
+            cli = ctx.find_object(CliContext)
+            with cli.lock(name, command):
+                if name == "images":
+                    removed = cli.store().clean_temporary()
+                    if removed:
+                        click.echo(f"removed {removed} temporary file(s) an interrupted run left in the store",
+                                   err=True)  # stderr: stdout stays the command's own result
+                return fn(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def check_revision(engine, url: str, for_upgrade: bool = False) -> None:
+    """Refuse a database whose schema this curate cannot use, saying which way it differs."""
+    from curation.db.session import current_revision, has_schema, known_revisions, safe_url
+    from curation.errors import CurateError
+
+    current, head = current_revision(engine), _head_revision()
+    where = f"database {safe_url(url)}"
+    if current is None:
+        if has_schema(engine):
+            raise CurateError(f"{where} has curate tables but no alembic_version record, so its schema revision "
+                              "is unknown; restore it from a backup or re-create it with: curate init NEW_DIR")
+        if not for_upgrade:
+            raise CurateError(f"{where} has no curate schema yet; create it with:  curate db upgrade")
+        return
+    if current not in known_revisions():
+        raise CurateError(f"{where} is at schema revision {current}, newer than this curate knows (head {head}) "
+                          "or not made by curate; upgrade curate (pip install -U curate) to use it")
+    if current != head and not for_upgrade:
+        raise CurateError(f"{where} uses an older schema ({current}); upgrade it with:  curate db upgrade")
 
 
 def _head_revision() -> str | None:
@@ -125,12 +177,18 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from curation.errors import CurateError
+        from curation.errors import user_message
 
         try:
             return super().invoke(ctx)
-        except CurateError as exc:
-            raise click.ClickException(str(exc)) from exc
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            message = user_message(exc)
+            if message is None:
+                raise
+            logging.getLogger("curate").debug("details", exc_info=exc)
+            raise click.ClickException(message) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curation.cli import CliContext
+from curation.cli import CliContext, with_lock
 
 pass_cli = click.make_pass_decorator(CliContext)
 
@@ -42,6 +42,9 @@ def init(ctx: click.Context, directory: Path) -> None:
     root = create_workspace(directory)
     settings = load_settings(root, {"db_url": obj.db})
     engine = connect(settings.database_url)
+    from curation.cli import check_revision
+
+    check_revision(engine, settings.database_url, for_upgrade=True)
     upgrade(engine)
     with session_scope(engine) as session:
         for name in BUILTIN_CLASS_SETS:
@@ -89,6 +92,7 @@ def status(cli: CliContext) -> None:
 @click.option("--license", "license_", default=None, help="License to record (default: the workspace's).")
 @click.option("--batch", default=200, help="Files per committed batch (a killed import resumes from here).")
 @pass_cli
+@with_lock("images", "import")
 def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_folder: bool, path_fields: str | None,
                attributes_csv: Path | None, fixed: tuple[str, ...], aliases: tuple[str, ...], license_: str | None,
                batch: int) -> None:
@@ -115,7 +119,8 @@ def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_fold
     root = directory.resolve()
     fields, table, fixed_attrs, alias_map = parse_options(label_from_folder, path_fields, attributes_csv, fixed,
                                                           aliases)
-    files = list(iter_files(root))
+    skipped: dict[str, int] = {}
+    files = list(iter_files(root, skipped))
     stats = ImportStats()
     with session_scope(engine) as session:
         lookup = class_lookup(session, get_class_set(session, class_set)) if "class" in fields or table else None
@@ -128,10 +133,10 @@ def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_fold
             with session_scope(engine) as session:
                 import_files(session, store, root, chunk, stats, options)
             progress.advance(task, len(chunk))
-    _import_summary(cli, stats, root, class_set)
+    _import_summary(cli, stats, root, class_set, skipped)
 
 
-def _import_summary(cli: CliContext, stats, root: Path, class_set: str) -> None:
+def _import_summary(cli: CliContext, stats, root: Path, class_set: str, skipped: dict[str, int]) -> None:
     from curation.db.session import session_scope
     from curation.taxonomy import get_class_set
     from curation.taxonomy.suggest import suggestion_lines, synonyms
@@ -141,6 +146,9 @@ def _import_summary(cli: CliContext, stats, root: Path, class_set: str) -> None:
                f"{stats.moved} moved, {stats.relabelled} relabelled, {stats.updated} with new attributes, "
                f"{rejected} rejected ({', '.join(f'{k}: {v}' for k, v in sorted(stats.rejected.items())) or 'none'}) "
                f"from {root}")
+    if skipped:
+        click.echo(f"skipped {sum(skipped.values())} not imported: "
+                   f"{', '.join(f'{k}: {v}' for k, v in sorted(skipped.items()))}", err=True)
     if stats.conflicts:
         click.echo(f"warning: {stats.conflicts} identical copies sit in another class's folder than the first "
                    "copy; the first copy's label is kept (curate filter report lists them)", err=True)
@@ -228,7 +236,10 @@ def db_upgrade(cli: CliContext, revision: str) -> None:
     from curation.db.session import current_revision, safe_url, session_scope, upgrade
     from curation.taxonomy import BUILTIN_CLASS_SETS, ensure_class_set
 
+    from curation.cli import check_revision
+
     engine = cli.engine(require_schema=False)
+    check_revision(engine, cli.settings().database_url, for_upgrade=True)
     upgrade(engine, revision)
     with session_scope(engine) as session:
         for name in BUILTIN_CLASS_SETS:
@@ -243,8 +254,9 @@ def store() -> None:
 
 @store.command("verify")
 @click.option("--quick", is_flag=True, help="Only check that files exist; do not re-hash them.")
+@click.option("--clean", is_flag=True, help="Remove temporary files that interrupted runs left behind.")
 @pass_cli
-def store_verify(cli: CliContext, quick: bool) -> None:
+def store_verify(cli: CliContext, quick: bool, clean: bool) -> None:
     """Find stored images that are missing or whose bytes no longer match their sha256.
 
     \b
@@ -263,7 +275,13 @@ def store_verify(cli: CliContext, quick: bool) -> None:
         click.echo(f"missing   {digest}")
     for digest in report.corrupted:
         click.echo(f"corrupted {digest}")
+    for name in report.temporary:
+        click.echo(f"temporary {name}")
+    if clean and report.temporary:
+        with cli.lock("images", "store verify --clean"):
+            click.echo(f"removed {cli.store().clean_temporary()} temporary file(s)")
     click.echo(f"checked {report.checked}: {len(report.missing)} missing, {len(report.corrupted)} corrupted, "
-               f"{len(report.extra)} files not in the database")
+               f"{len(report.extra)} files not in the database, {len(report.temporary)} temporary file(s) of "
+               f"interrupted writes{'' if clean or not report.temporary else ' (remove them with --clean)'}")
     if not report.ok:
         raise SystemExit(1)

@@ -66,6 +66,9 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise CurateError(f"{path} is not valid TOML ({exc}); fix the file and run the command again") from exc
+    except UnicodeDecodeError as exc:
+        raise CurateError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 and run the "
+                          "command again") from exc
 
 
 def load_settings(root: Path, overrides: Mapping[str, Any] | None = None,
@@ -77,8 +80,11 @@ def load_settings(root: Path, overrides: Mapping[str, Any] | None = None,
     config_file = root / CONFIG_NAME
     if config_file.exists():
         data = read_toml(config_file)
-        for key, value in data.pop("curate", {}).items():
-            values[key] = value
+        section = data.pop("curate", {})
+        if not isinstance(section, dict):
+            raise CurateError(f"{config_file}: 'curate' must be a table ([curate] with key = value lines), "
+                              f"not {type(section).__name__}; see `curate init` for an example")
+        values.update(section)
         extra = data
     names = {f.name: f for f in dataclasses.fields(Settings)}
     unknown = set(values) - set(names)
@@ -95,9 +101,18 @@ def load_settings(root: Path, overrides: Mapping[str, Any] | None = None,
     for key in ("max_image_bytes", "max_image_pixels"):
         if key in values:
             try:
+                if isinstance(values[key], (bool, float)):
+                    raise TypeError(key)
                 values[key] = int(values[key])
             except (TypeError, ValueError) as exc:
                 raise CurateError(f"setting {key} must be an integer, got {values[key]!r}") from exc
+    for key in ("db_url", "store_dir", "default_license"):
+        if key in values and not isinstance(values[key], str):
+            raise CurateError(f"setting {key} must be a text value in quotes, got {values[key]!r}; "
+                              f"fix {config_file} (or the CURATE_* variable)")
+    for key in ("max_image_bytes", "max_image_pixels"):
+        if values.get(key, 1) <= 0:
+            raise CurateError(f"setting {key} must be positive, got {values[key]}")
     return Settings(root=root.resolve(), extra=extra, **values)
 
 

@@ -78,5 +78,6 @@ def probe(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int | No
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
                 return Probe(False, f"decompression-bomb: {exc}")
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
-                return Probe(False, f"corrupt: {str(exc)[:200]}")
+                kind = "truncated" if "truncated" in str(exc).lower() else "corrupt"  # cut off in transfer?
+                return Probe(False, f"{kind}: {str(exc)[:200]}")
     return info

@@ -41,9 +41,39 @@ def map_unordered(fn: Callable[[T], R], items: Iterable[T], *, workers: int | No
         for item in items:
             yield fn(item)
         return
-    pool: Executor = ThreadPoolExecutor(workers) if kind == "threads" else ProcessPoolExecutor(workers)
+    pool: Executor = (ThreadPoolExecutor(workers) if kind == "threads"
+                      else ProcessPoolExecutor(workers, initializer=die_with_parent, initargs=(os.getpid(),)))
     with pool:
         yield from _bounded(pool, fn, items, max_pending)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: end this worker when its parent dies (even by SIGKILL), instead of living on under init.
+
+    Linux's ``PR_SET_PDEATHSIG`` asks the kernel for a SIGKILL when the parent goes; where it is missing
+    a daemon thread polls the parent pid. Either way no orphaned worker keeps writing after a kill.
+    """
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int, every_s: float = 1.0) -> None:
+    import time
+
+    while os.getppid() == parent_pid:
+        time.sleep(every_s)
+    os._exit(1)
 
 
 def _bounded(pool: Executor, fn, items, max_pending) -> Iterator:

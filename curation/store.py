@@ -2,6 +2,8 @@
 
 ``put`` writes to a temporary file in the same folder, fsyncs it and renames it into place, so a
 crash never leaves a half-written image under its final name; writing the same bytes twice is a no-op.
+A killed writer leaves its ``.put-*`` file behind: ``verify`` lists them and the next run that takes the
+workspace's ``images`` lock (import, download, scrape) removes them.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     corrupted: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    temporary: list[str] = field(default_factory=list)  # leftover .put-* files of interrupted writes
 
     @property
     def ok(self) -> bool:
@@ -70,7 +73,7 @@ class ImageStore:
         """Copy a file into the store, hashing while copying; returns its sha256."""
         digest = hashlib.sha256()
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".put-", dir=self.root)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), dir=self.root)
         try:
             with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
                 while chunk := src.read(CHUNK):
@@ -104,6 +107,26 @@ class ImageStore:
             if path.is_file() and _valid_digest(path.name):
                 yield path.name
 
+    def iter_temporary(self) -> Iterator[Path]:
+        """Temporary ``.put-*`` files: a write in progress, or one a killed run left behind."""
+        if not self.root.exists():
+            return
+        yield from self.root.glob(".put-*")
+        yield from self.root.glob("??/??/.put-*")
+
+    def clean_temporary(self) -> int:
+        """Remove the temporary files of writers that are gone (a live process's write in progress stays)."""
+        removed = 0
+        for path in list(self.iter_temporary()):
+            if not _stale(path):
+                continue
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
     def verify(self, expected: Iterable[str], rehash: bool = True) -> VerifyReport:
         """Check that every expected digest is present (and, with ``rehash``, intact)."""
         report = VerifyReport()
@@ -117,11 +140,12 @@ class ImageStore:
             elif rehash and sha256_file(path) != digest:
                 report.corrupted.append(digest)
         report.extra = sorted(d for d in self.iter_digests() if d not in wanted)
+        report.temporary = sorted(p.relative_to(self.root).as_posix() for p in self.iter_temporary())
         return report
 
     def _write_atomic(self, target: Path, write) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".put-", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
@@ -133,6 +157,30 @@ class ImageStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def _temp_prefix() -> str:
+    """``.put-<pid>-``: the writer's pid in the name tells a cleaner whether the write may still be going on."""
+    return f".put-{os.getpid()}-"
+
+
+def _stale(path: Path, legacy_age_s: float = 3600.0) -> bool:
+    """True when the process that wrote ``path`` is gone (names without a pid: when an hour old)."""
+    import time
+
+    pid = path.name.split("-")[1] if path.name.count("-") >= 2 else ""
+    if not pid.isdigit():
+        try:
+            return time.time() - path.stat().st_mtime > legacy_age_s
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by someone else
+    return False  # a live process may still be writing it
 
 
 def _fsync_dir(folder: Path) -> None:

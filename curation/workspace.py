@@ -49,7 +49,7 @@ def create_workspace(path: Path) -> Path:
     (path / "store").mkdir(exist_ok=True)
     ignore = path / ".gitignore"
     if not ignore.exists():
-        ignore.write_text(f"{SECRETS_NAME}\ncurate.sqlite*\nstore/\n")
+        ignore.write_text(f"{SECRETS_NAME}\ncurate.sqlite*\nstore/\n.locks/\n")
     return path
 
 

@@ -341,9 +341,9 @@ def corrupt(export, out, subsets, corruptions, severities, seed, resize, crop, f
     try:
         with Progress(transient=True) as progress:
             task = progress.add_task("corrupting", total=total)
-            for _ in make_corrupted_export(export, out, subsets or None, names, levels, seed, resize, crop,
+            for n in make_corrupted_export(export, out, subsets or None, names, levels, seed, resize, crop,
                                            quality=85, frost_dir=frost_dir, workers=workers):
-                progress.advance(task)
+                progress.advance(task, n)
     except ValueError as exc:
         raise CurateError(str(exc)) from exc
     made = read_export(out)

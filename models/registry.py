@@ -109,9 +109,13 @@ def read_weights(path: Path | str) -> dict:
         raise CurateError(f"weights file {path} is not on disk; nothing is downloaded here. Copy the "
                           "torchvision/timm state dict (or a curate checkpoint) to that path first")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
         raise CurateError(f"{path} is not a PyTorch weights file readable with weights_only=True: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CurateError(f"{path} holds a {type(raw).__name__}, not a state dict or curate checkpoint; "
+                          "pass the file torch.save(model.state_dict(), ...) wrote")
+    return raw
 
 
 @dataclass

@@ -291,12 +291,33 @@ def report(members, spec: SplitSpec, classes: list[ClassEntry], attributes: list
     return out
 
 
+def _check_values(frame, spec: SplitSpec, empty: list[str], shown: int = 12) -> None:
+    """Refuse an empty subset whose filter names a value no row has (a typo, not a lack of data); a value
+    no row has in a subset that other values fill is logged as a warning."""
+    for subset in [s for s in (spec.train, *spec.ood) if s is not None]:
+        for attr, values in subset.where.items():
+            if attr not in frame.columns:
+                raise CurateError(f"subset {subset.name!r} filters on {attr!r}, which the data lacks")
+            present = set(frame[attr].astype(str).unique()) - {"", "nan", "None"}
+            unknown = [v for v in values if v not in present]
+            if not unknown or not present:  # no data at all is reported below, not as a typo
+                continue
+            known = sorted(present)
+            more = f" (and {len(known) - shown} more)" if len(known) > shown else ""
+            message = (f"subset {subset.name!r}: {attr} = {', '.join(map(repr, unknown))} matches no image; "
+                       f"values present: {', '.join(known[:shown])}{more}")
+            if subset.name in empty:
+                raise CurateError(message)
+            log.warning("%s", message)
+
+
 def build(frame, spec: SplitSpec, classes: list[ClassEntry], rng: np.random.Generator,
           dropped: dict[str, int] | None = None) -> BuildResult:
     """Assign images to the spec's subsets; then check near-duplicate leakage between train and tests."""
     from splits.leakage import check_leakage
 
     chosen, rows, held = assign(frame, spec, rng)
+    _check_values(frame, spec, [name for name in spec.subsets if len(chosen.get(name, ())) == 0])
     empty = [name for name, codes in chosen.items() if not len(codes)]
     if "train" in empty or len(empty) == len(chosen):
         subset = spec.train if "train" in empty else None

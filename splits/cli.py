@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curation.cli import CliContext
+from curation.cli import CliContext, with_lock
 
 pass_cli = click.make_pass_decorator(CliContext)
 
@@ -240,6 +240,7 @@ def _print_out_of_range(counts) -> None:
 @click.option("--link", is_flag=True, help="Hard-link images instead of copying where the file system allows.")
 @click.option("--shard-size", default=5000, help="Images per WebDataset shard.")
 @pass_cli
+@with_lock("export", "export")
 def export(cli: CliContext, split: str, fmt: str, out: Path, link: bool, shard_size: int) -> None:
     """Export SPLIT as a frozen folder: images, manifest.csv, SHA256SUMS, spec, classes.csv, README.md card.
 

@@ -10,6 +10,7 @@ every checksum in the export is computed, never assumed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 
 BLOCK = 1 << 16
 BATCH = 128  # jobs per pool task: fewer futures, less scheduling overhead
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # the destination, not the image, failed
 
 
 class CopyJob(NamedTuple):
@@ -118,6 +120,8 @@ def copy_one(job: CopyJob, link: bool = False) -> CopyResult:
     except FileNotFoundError:
         return CopyResult(job, error="missing: the source file does not exist")
     except OSError as exc:
+        if exc.errno in WRITE_ERRNOS:
+            raise  # the export's own disk failed: not a fault of this one image
         return CopyResult(job, error=f"unreadable: {exc.strerror or exc}")
     if job.expected and digest != job.expected:
         os.unlink(job.dest)

@@ -48,11 +48,13 @@ def read_table(path: Path):
     return frame
 
 
-def _require(frame, columns: list[str], origin: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def _require(frame, columns: list[str], origin: str, hidden: frozenset[str] = frozenset()) -> None:
+    """Refuse spec columns the frame lacks; ``hidden`` columns are internal and neither usable nor listed."""
+    missing = [c for c in columns if c not in frame.columns or c in hidden]
     if missing:
+        usable = [str(c) for c in frame.columns if c not in hidden]
         raise CurateError(f"{origin} lacks column(s) {', '.join(missing)} that the spec uses; "
-                          f"its columns: {', '.join(map(str, frame.columns))}")
+                          f"its columns: {', '.join(usable)}")
 
 
 def unsafe_paths(keys):
@@ -179,10 +181,11 @@ def db_frame(session, spec: SplitSpec, classes: list[ClassEntry]):
         frame["rendition"] = found.where(found != "", given)
         meta = sorted(set(meta) | {"rendition"})
     frame = _portable_provenance(frame)
-    _require(frame, spec.attributes, "the database images' metadata")
+    internal = frozenset({"metadata", "class_key", "format", "review_id"})  # dropped below
+    _require(frame, spec.attributes, "the database images' metadata", internal)
     group_col = _group_column(spec, frame.columns)
     if group_col:
-        _require(frame, [group_col], "the database images' metadata")
+        _require(frame, [group_col], "the database images' metadata", internal)
     frame = frame.assign(key=frame["sha256"], group=frame[group_col] if group_col else frame["sha256"],
                          src=frame["sha256"],
                          ext=frame["format"].map(FORMAT_EXT).fillna("bin"))

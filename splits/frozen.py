@@ -190,14 +190,15 @@ def write_sums(root: Path, known: Mapping[str, str] | None = None) -> None:
     write_text(root / SUMS, "".join(lines))
 
 
-def list_files(root: Path) -> list[str]:
-    """Every file under ``root`` as a sorted relative POSIX path (temporary files skipped)."""
+def list_files(root: Path, skip_tmp: bool = True) -> list[str]:
+    """Every file under ``root`` as a sorted relative POSIX path (``skip_tmp``: our temporary files skipped)."""
     out = []
     base = os.fspath(root).rstrip(os.sep) + os.sep
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         prefix = (folder + os.sep)[len(base):].replace(os.sep, "/")
-        out.extend(prefix + name for name in files if not (name.startswith(".") and name.endswith(".tmp")))
+        out.extend(prefix + name for name in files
+                   if not (skip_tmp and name.startswith(".") and name.endswith(".tmp")))
     return sorted(out)
 
 
@@ -206,7 +207,12 @@ def read_sums(root: Path) -> dict[str, str]:
     if not path.exists():
         raise ExportError(f"{root} has no {SUMS}: it is not a frozen export (make one with: curate export)")
     sums = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ExportError(f"{path}: byte {exc.start} is not UTF-8, so the checksum list is damaged; "
+                          "restore the export from a copy or export again") from exc
+    for number, line in enumerate(text.splitlines(), start=1):
         digest, sep, rel = line.partition("  ")
         if not sep or len(digest) != 64:
             raise ExportError(f"{path}:{number}: malformed line {line!r}")
@@ -254,7 +260,7 @@ def verify(root: Path, rehash: bool = True) -> VerifyResult:
     root = Path(root)
     sums = read_sums(root)
     result = VerifyResult()
-    present = set(list_files(root)) - {SUMS}
+    present = set(list_files(root, skip_tmp=False)) - {SUMS}  # leftover temporary files count as extra
     for rel, digest in sums.items():
         path = root / rel
         result.checked += 1

@@ -88,15 +88,47 @@ def export_named(session, name: str, fmt: str, out: Path, workspace: Path | None
     from splits.persist import load_split
 
     spec, members, meta, split = load_split(session, name, workspace)
-    classes = split_classes(session, spec, split.report)
-    summary = export_split(spec, name, members, meta, classes, fmt, out, store_root=store_root,
-                           session=session, link=link, advance=advance,
-                           shard_size=shard_size, build_report=split.report)
+    summary = adopt_export(session, Path(out), name, spec, fmt)
+    if summary is None:
+        classes = split_classes(session, spec, split.report)
+        summary = export_split(spec, name, members, meta, classes, fmt, out, store_root=store_root,
+                               session=session, link=link, advance=advance,
+                               shard_size=shard_size, build_report=split.report)
     version = (session.scalar(select(func.max(Export.version)).where(Export.split_id == split.id)) or 0) + 1
     session.add(Export(split_id=split.id, version=version, format=fmt, path=str(summary.out),
                        manifest_sha256=summary.manifest_sha256, n_images=summary.n_rows))
     session.flush()
     return summary, version
+
+
+def adopt_export(session, out: Path, name: str, spec: SplitSpec, fmt: str):
+    """The summary of a complete export of this split already at ``out`` that the database lacks, else None.
+
+    An export is renamed into place before its database row commits; a kill between the two leaves a
+    finished, verified folder that no row names. The rerun adopts it (after re-hashing every file)
+    instead of refusing the folder, so disk and database agree whichever moment the kill came.
+    """
+    from sqlalchemy import select
+
+    from curation.db.models import Export
+    from splits.export import ExportSummary
+    from splits.frozen import CONTAINER_SEP, ExportError, read_export, verify
+
+    out = Path(out).resolve()
+    if not (out / "export.json").is_file() or session.scalar(select(Export.id).where(Export.path == str(out))):
+        return None
+    try:
+        export = read_export(out)
+        result = verify(out)
+    except (ExportError, OSError, ValueError, KeyError):
+        return None
+    info = export.info
+    if not (result.ok and info.get("split") == name and info.get("spec_sha256") == spec.sha256()
+            and info.get("format") == fmt):
+        return None
+    log.info("adopting the complete export of %s already at %s", name, out)
+    n_files = len({r.path.split(CONTAINER_SEP)[0] for r in export.rows})
+    return ExportSummary(out, len(export.rows), n_files, dict(info.get("refused", {})), export.manifest_sha256())
 
 
 def split_classes(session, spec: SplitSpec, report: dict[str, Any]) -> list:

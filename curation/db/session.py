@@ -13,7 +13,7 @@ from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from curation.errors import DatabaseUnreachable
@@ -63,9 +63,14 @@ def connect(url: str, check: bool = True) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     if check:
         try:
-            with engine.connect():
-                pass
-        except OperationalError as exc:
+            with engine.connect() as conn:
+                if parsed.get_backend_name() == "sqlite":
+                    conn.exec_driver_sql("SELECT count(*) FROM sqlite_master")  # a damaged header fails here
+        except DatabaseError as exc:
+            from curation.errors import user_message
+
+            if not isinstance(exc, OperationalError) or "not a database" in str(exc):
+                raise DatabaseUnreachable(user_message(exc) or str(exc)) from exc
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise DatabaseUnreachable(
                 f"cannot connect to database {safe_url(url)}: {reason}. Check that the server is running "
@@ -115,6 +120,16 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def known_revisions() -> set[str]:
+    """Every revision id of this package's migrations."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
 
 
 def has_schema(engine: Engine) -> bool:

@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import click
 
-from curation.cli import CliContext
+from curation.cli import CliContext, with_lock
 
 pass_cli = click.make_pass_decorator(CliContext)
+
+
+def workspace_placeholders(settings) -> frozenset[str]:
+    """Placeholder digests: the package's list plus ``[download] placeholder_sha256`` / ``placeholder_file``."""
+    from curation.download.placeholder import known_digests
+    from curation.errors import CurateError
+
+    section = settings.section("download")
+    extra, file = section.get("placeholder_sha256", []), section.get("placeholder_file")
+    if not isinstance(extra, list) or not all(isinstance(d, str) for d in extra):
+        raise CurateError("[download] placeholder_sha256 in curate.toml must be a list of sha256 strings")
+    if file is not None and not isinstance(file, str):
+        raise CurateError("[download] placeholder_file in curate.toml must be a path in quotes")
+    try:
+        return known_digests(extra, [settings.root / file] if file else [])
+    except (OSError, ValueError) as exc:
+        raise CurateError(f"placeholder digests: {exc}; fix curate.toml's [download] section") from exc
 
 
 def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str | None, job_id: int | None = None,
@@ -17,7 +34,9 @@ def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str 
     from curation.db.session import session_scope
     from curation.download.runner import download, select_records
 
-    settings, engine = cli.settings(), cli.engine()
+    settings = cli.settings()
+    placeholders = workspace_placeholders(settings)  # a bad [download] section fails before any work
+    engine = cli.engine()
     with session_scope(engine) as session:
         records = select_records(session, retry_failed=retry_failed, job_id=job_id, source=source)
     if not records:
@@ -27,7 +46,8 @@ def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str 
         task = bar.add_task("downloading", total=len(records))
         stats = download(engine, cli.store(), records, max_pixels=settings.max_image_pixels,
                          max_bytes=max_bytes or settings.max_image_bytes, workers=workers, ray=ray, timeout=timeout,
-                         on_result=lambda s: bar.update(task, completed=s.attempted))
+                         on_result=lambda s: bar.update(task, completed=s.attempted),
+                         placeholders=placeholders)
     click.echo(stats.summary())
     if stats.failed:
         click.echo("retry the failures later with:  curate download --retry-failed", err=True)
@@ -42,6 +62,7 @@ def run_download(cli: CliContext, *, retry_failed: bool, workers: int, ray: str 
 @click.option("--job", "job", help="Only the candidates of this scrape job.")
 @click.option("--source", help="Only candidates of this source (e.g. flickr).")
 @pass_cli
+@with_lock("images", "download")
 def download_cmd(cli: CliContext, retry_failed: bool, workers: int, ray: str | None, timeout: float,
                  max_bytes: int | None, job: str | None, source: str | None) -> None:
     """Download the images of pending candidates (and, with --retry-failed, earlier failures).

@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from curation.download.placeholder import is_placeholder
+from curation.download.placeholder import is_placeholder, placeholder_reason  # noqa: F401 - re-exported
 from curation.images import Probe
 
 USER_AGENT = "curate/0.1 (+dataset curation; honours X-Robots-Tag noai)"
+TRANSIENT_HTTP = frozenset({408, 425, 429})  # besides 5xx: the server may answer later
+HTTP_REASONS = {404: "not found (deleted?)", 410: "gone", 403: "forbidden", 401: "needs authorisation",
+                451: "unavailable for legal reasons"}
 _state: dict[str, object] = {}
 _state_lock = threading.Lock()
 
@@ -37,12 +40,14 @@ class FetchTask:
     # storing (fsync) happens in parallel; the caller's attach_bytes then finds the file already there.
     store_root: str | None = None
     max_pixels: int = 178_956_970
+    advertised: tuple[int, int] | None = None  # the size the search result gave for this URL
+    placeholders: frozenset[str] = frozenset()  # extra placeholder digests (the workspace's)
 
 
 @dataclass(frozen=True)
 class FetchResult:
     record_id: int
-    status: str  # ok | failed (worth retrying later) | rejected (never an acceptable image)
+    status: str  # ok | failed (transient: worth retrying later) | rejected (permanent: never an acceptable image)
     data: bytes | None = None
     error: str | None = None
     attempts: int = 1
@@ -153,7 +158,7 @@ def _get(task: FetchTask) -> tuple[str, bytes | None, str | None]:
     import urllib3
 
     if not task.url.startswith(("http://", "https://")):
-        return "failed", None, "bad-url: only http(s) URLs are fetched"
+        return "rejected", None, "bad-url: only http(s) URLs are fetched"
     response = _pool().request("GET", task.url, preload_content=False, timeout=urllib3.Timeout(task.timeout),
                                retries=urllib3.Retry(total=5, connect=0, read=0, status=0, other=0, redirect=5,
                                                              respect_retry_after_header=False))
@@ -164,10 +169,10 @@ def _get(task: FetchTask) -> tuple[str, bytes | None, str | None]:
             delay = min(retry_after_seconds(response.headers.get("Retry-After"), 5.0), task.max_retry_after)
             _pause(urlsplit(task.url).netloc, time.monotonic() + delay)
             return "retry", None, f"http-429 (retry after {delay:.0f}s)"
-        if status >= 500:
+        if status >= 500 or status in TRANSIENT_HTTP:
             return "retry", None, f"http-{status}"
-        if status != 200:
-            return "failed", None, f"http-{status}"
+        if status != 200:  # 404, 410, 403 ...: the photo is gone or closed, retrying will not help
+            return "rejected", None, f"http-{status}: {HTTP_REASONS.get(status, 'refused by the server')}"
         if robots_forbid(response.headers.get("X-Robots-Tag")):
             return "rejected", None, "robots-noai: X-Robots-Tag forbids AI use"
         promised = response.headers.get("Content-Length", "")
@@ -183,8 +188,10 @@ def _get(task: FetchTask) -> tuple[str, bytes | None, str | None]:
         data = b"".join(chunks)
         if promised.isdigit() and len(data) < int(promised):
             return "retry", None, f"truncated: {len(data)} of {promised} bytes"
-        if is_placeholder(data, response.geturl() or task.url):
-            return "rejected", None, "flickr-placeholder: the photo was deleted"
+        why = placeholder_reason(data, task.url, response.geturl() or task.url, response.headers.get("Content-Type"),
+                                 task.advertised, task.placeholders)
+        if why:
+            return "rejected", None, why
         return "ok", data, None
     finally:
         if reuse:

@@ -41,10 +41,11 @@ class DownloadStats:
 
 
 def select_records(session: Session, *, retry_failed: bool = False, source: str | None = None,
-                   job_id: int | None = None, limit: int | None = None) -> list[tuple[int, str]]:
-    """(id, url) of records to download: pending ones, plus failed ones with ``retry_failed``."""
+                   job_id: int | None = None, limit: int | None = None) -> list[tuple[int, str, tuple[int, int] | None]]:
+    """(id, url, advertised size) of records to download: pending ones, plus (transiently) failed ones with
+    ``retry_failed``; permanent failures are ``rejected`` and never retried."""
     states = ["pending", "failed"] if retry_failed else ["pending"]
-    stmt = select(SourceRecord.id, SourceRecord.url).where(SourceRecord.status.in_(states),
+    stmt = select(SourceRecord.id, SourceRecord.url, SourceRecord.metadata_).where(SourceRecord.status.in_(states),
                                                            SourceRecord.url.is_not(None))
     if source:
         stmt = stmt.where(SourceRecord.source == source)
@@ -53,7 +54,13 @@ def select_records(session: Session, *, retry_failed: bool = False, source: str 
     stmt = stmt.order_by(SourceRecord.id)
     if limit:
         stmt = stmt.limit(limit)
-    return [(int(i), str(u)) for i, u in session.execute(stmt).all()]
+    return [(int(i), str(u), _advertised(m)) for i, u, m in session.execute(stmt).all()]
+
+
+def _advertised(meta: dict | None) -> tuple[int, int] | None:
+    """The width and height a search result gave for the record's URL (None where it gave none)."""
+    w, h = (meta or {}).get("width"), (meta or {}).get("height")
+    return (w, h) if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0 else None
 
 
 def apply_result(session: Session, store: ImageStore, result: FetchResult, stats: DownloadStats,
@@ -66,6 +73,9 @@ def apply_result(session: Session, store: ImageStore, result: FetchResult, stats
     if result.status == "ok" and result.data is not None:
         if attach_bytes(session, store, record, result.data, max_pixels, max_bytes, info=result.probe, known=known):
             stats.downloaded += 1
+        elif (record.error or "").startswith("truncated"):  # bytes cut short in transfer: worth a retry
+            record.status = "failed"
+            stats.failed["truncated"] += 1
         else:
             stats.rejected[(record.error or "rejected").split(":", 1)[0]] += 1
         record.attempts = (record.attempts or 1) - 1 + result.attempts
@@ -75,17 +85,20 @@ def apply_result(session: Session, store: ImageStore, result: FetchResult, stats
     (stats.failed if result.status == "failed" else stats.rejected)[record.error.split(":", 1)[0].split(" ")[0]] += 1
 
 
-def download(engine: Engine, store: ImageStore, records: Sequence[tuple[int, str]], *, max_pixels: int,
+def download(engine: Engine, store: ImageStore, records: Sequence[tuple], *, max_pixels: int,
              max_bytes: int, workers: int = 32, ray: str | None = None, timeout: float = 30.0, tries: int = 4,
              batch: int = 100, on_result: Callable[[DownloadStats], None] | None = None,
-             stats: DownloadStats | None = None) -> DownloadStats:
-    """Fetch and store ``records``; returns counts of what happened (added to ``stats`` if given)."""
+             stats: DownloadStats | None = None, placeholders: frozenset[str] = frozenset()) -> DownloadStats:
+    """Fetch and store ``records`` ((id, url[, advertised size]) as :func:`select_records` gives them);
+    returns counts of what happened (added to ``stats`` if given)."""
     from curation.parallel import map_unordered
 
     stats = DownloadStats() if stats is None else stats
     store_root = None if ray else str(store.root)  # Ray workers may not share this machine's disk
     tasks: Iterator[FetchTask] = (FetchTask(rid, url, max_bytes=max_bytes, timeout=timeout, tries=tries,
-                                            store_root=store_root, max_pixels=max_pixels) for rid, url in records)
+                                            store_root=store_root, max_pixels=max_pixels,
+                                            advertised=rest[0] if rest else None, placeholders=placeholders)
+                                  for rid, url, *rest in records)
     results = map_unordered(fetch, tasks, workers=workers, kind="threads", ray=ray, max_pending=workers * 2,
                             ray_options={"num_cpus": 0.25} if ray else None)
     pending: list[FetchResult] = []

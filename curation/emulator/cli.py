@@ -21,6 +21,10 @@ def emulator() -> None:
 @click.option("--plants", type=click.IntRange(0), default=2, help="Planted duplicates/bad images of each kind.")
 @click.option("--deleted", type=click.IntRange(0), default=2, help="Photos served as Flickr's placeholder.")
 @click.option("--noai", type=click.IntRange(0), default=1, help="Photos served with X-Robots-Tag: noai.")
+@click.option("--placeholder", type=click.Choice(["template", "foreign-png", "foreign-jpeg"]), default="template",
+              help="What deleted photos are served as: curate's drawn template, or another design (PNG or JPEG).")
+@click.option("--small-originals", type=click.IntRange(0), default=0,
+              help="Genuine photos uploaded at 500x374 (the placeholder's size).")
 @click.option("--seed", type=int, default=0, help="Corpus and fault seed.")
 @click.option("--latency", type=float, default=0.0, help="Seconds added to every request.")
 @click.option("--error-rate", type=float, default=0.0, help="Share of API calls failing with code 10/105.")
@@ -37,7 +41,7 @@ def emulator() -> None:
 @click.option("--ground-truth", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the corpus's ground truth (class, style, plants) to this JSON file.")
 def flickr(port: int, classes: tuple[str, ...], styles: tuple[str, ...], per_cell: int, plants: int, deleted: int,
-           noai: int, seed: int, latency: float, error_rate: float, http5xx_rate: float, http429_rate: float,
+           noai: int, placeholder: str, small_originals: int, seed: int, latency: float, error_rate: float, http5xx_rate: float, http429_rate: float,
            truncate_rate: float, invalid_key: bool, cap: int, max_side: int, field_types: str,
            reference_out: Path | None, ground_truth: Path | None) -> None:
     """Serve a generated renditions corpus through a Flickr-compatible API and image host on 127.0.0.1.
@@ -58,12 +62,13 @@ def flickr(port: int, classes: tuple[str, ...], styles: tuple[str, ...], per_cel
     defaults = CorpusConfig()
     try:
         corpus = build_corpus(CorpusConfig(classes=classes or defaults.classes, styles=styles or defaults.styles,
-                                           per_cell=per_cell, plants=plants, deleted=deleted, noai=noai), seed)
+                                           per_cell=per_cell, plants=plants, deleted=deleted, noai=noai,
+                                           small_originals=small_originals), seed)
     except ValueError as exc:
         raise CurateError(str(exc)) from exc
     faults = Faults(latency_s=latency, api_error_rate=error_rate, api_5xx_rate=http5xx_rate,
                     image_5xx_rate=http5xx_rate, image_429_rate=http429_rate, truncate_rate=truncate_rate,
-                    invalid_key=invalid_key)
+                    invalid_key=invalid_key, placeholder=placeholder)
     if reference_out:
         click.echo(f"reference set: {len(write_reference_set(corpus, reference_out))} images in {reference_out}")
     if ground_truth:

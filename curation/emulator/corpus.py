@@ -33,6 +33,7 @@ class CorpusConfig:
     plants: int = 2  # planted items of each kind in PLANT_KINDS
     deleted: int = 0  # photos whose image host answers with the 'photo unavailable' placeholder
     noai: int = 0  # photos served with X-Robots-Tag: noai
+    small_originals: int = 0  # genuine photos uploaded at 500x374 (their largest size; like the placeholder's)
     reference_size: int = 12  # reference images besides the overlaps
     first_upload: int = FIRST_UPLOAD
     last_upload: int = LAST_UPLOAD
@@ -184,6 +185,9 @@ def _plant(corpus: Corpus, rng: np.random.Generator) -> None:
             if index is not None:
                 position = photos.index(originals[index])
                 photos[position] = replace(photos[position], **{flag: True})
+    ordinary = [i for i, p in enumerate(photos) if p.plant is None and not p.deleted and not p.noai]
+    for position in ordinary[-cfg.small_originals:] if cfg.small_originals else ():  # no extra random draws
+        photos[position] = replace(photos[position], width=500, height=374)
 
 
 REFERENCE_SIZE = (224, 168)

@@ -53,6 +53,9 @@ class Faults:
     hang_s: float = 5.0
     retry_after_s: int = 1
     invalid_key: bool = False  # every key is refused (code 100)
+    # what deleted photos are answered with: "template" (the placeholder curate draws), "foreign-png" (another
+    # design, PNG, as image/png for the .jpg URL) or "foreign-jpeg" (another design, a 500x374 JPEG, image/jpeg)
+    placeholder: str = "template"
     first: dict[str, int] = field(default_factory=dict)
 
 
@@ -180,6 +183,28 @@ def placeholder_bytes() -> bytes:
     from curation.download.placeholder import template_png
 
     return template_png((500, 374))
+
+
+PLACEHOLDER_KINDS = ("template", "foreign-png", "foreign-jpeg")
+
+
+@functools.lru_cache(maxsize=2)
+def foreign_placeholder(kind: str) -> bytes:
+    """A deleted-photo image of another design than curate's template (white, a dark banner, a frame)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    if kind not in PLACEHOLDER_KINDS[1:]:
+        raise ValueError(f"unknown placeholder kind {kind!r}; valid kinds: {', '.join(PLACEHOLDER_KINDS)}")
+    img = Image.new("RGB", (500, 374), (250, 250, 250))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, 499, 60), fill=(40, 40, 48))
+    draw.rectangle((150, 140, 350, 260), outline=(120, 120, 130), width=6)
+    draw.line((150, 140, 350, 260), fill=(120, 120, 130), width=6)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90) if kind == "foreign-jpeg" else img.save(buf, "PNG")
+    return buf.getvalue()
 
 
 class _Server(ThreadingHTTPServer):
@@ -338,7 +363,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(502, b"Bad Gateway", "text/plain")
             return
         if photo.deleted:
-            self._send(200, placeholder_bytes(), "image/png")
+            kind = emu.faults.placeholder
+            self._send(200, placeholder_bytes() if kind == "template" else foreign_placeholder(kind),
+                       "image/jpeg" if kind == "foreign-jpeg" else "image/png")
             return
         data = emu.image(photo, size)
         headers = {"X-Robots-Tag": "noai, noimageai"} if photo.noai else {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curation.cli import CliContext
+from curation.cli import CliContext, with_lock
 
 pass_cli = click.make_pass_decorator(CliContext)
 HASH_COMMIT_EVERY = 1000
@@ -58,6 +58,7 @@ def _hash_with_progress(cli: CliContext, params, rehash: bool, workers: int | No
 @click.option("--workers", type=int, help="Hashing processes and search threads (default: all cores).")
 @click.option("--ray", metavar="ADDRESS", help="Hash on a Ray cluster: 'auto' or an address.")
 @click.pass_context
+@with_lock("filter", "filter")
 def filter_cmd(ctx: click.Context, rerun: bool, rehash: bool, workers: int | None, ray: str | None,
                no_mirror: bool | None, **thresholds) -> None:
     """Run every filter (quality, contamination, duplicates) on images not yet judged.

@@ -2,7 +2,7 @@
 
 Field types vary between older and newer responses (``total``, sizes and dates as str or int), keys
 are absent when a value does not exist, and titles and tags are untrusted text, so everything here
-converts defensively and caps lengths.
+converts defensively and caps the lengths of short columns (titles are Text and stored whole).
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ def as_int(value: Any) -> int | None:
             return None
 
 
-def _text(value: Any, cap: int = MAX_TEXT) -> str:
+def _text(value: Any, cap: int | None = MAX_TEXT) -> str:
     if isinstance(value, Mapping):
         value = value.get("_content", "")
-    return str(value or "").replace("\x00", "")[:cap]
+    return str(value or "").replace("\x00", "")[:cap]  # NUL: PostgreSQL text cannot hold it
 
 
 def pick_url(photo: Mapping[str, Any], sizes: Sequence[str]) -> tuple[str, str] | None:
@@ -67,7 +67,7 @@ def record_fields(photo: Mapping[str, Any], sizes: Sequence[str], license_short:
         "source": "flickr", "source_id": str(photo["id"])[:500], "url": url,
         "owner": _text(photo.get("owner"), 200), "owner_name": _text(photo.get("ownername"), 500),
         "license": license_short.get(license_id, f"flickr-{license_id or 'unknown'}")[:100],
-        "title": _text(photo.get("title"), 1000), "description": _text(photo.get("description")),
+        "title": _text(photo.get("title"), None), "description": _text(photo.get("description")),
         "tags": _text(photo.get("tags")),
         "taken_at": _taken(photo.get("datetaken")),
         "uploaded_at": dt.datetime.fromtimestamp(uploaded, dt.timezone.utc).replace(tzinfo=None) if uploaded else None,

@@ -80,15 +80,33 @@ def check_attribute_names(names: Sequence[str], origin: str) -> None:
                           f"'meta_{clash[0]}'")
 
 
-def iter_files(root: Path) -> Iterator[Path]:
-    """Every regular file under ``root``, in a stable order, skipping hidden files and folders."""
+def iter_files(root: Path, skipped: dict[str, int] | None = None) -> Iterator[Path]:
+    """Every regular file under ``root``, in a stable order, skipping hidden files and folders and symlinks.
+
+    What is skipped is counted in ``skipped`` (reason -> count) so the caller can report it.
+    """
+    skipped = {} if skipped is None else skipped
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for d in dirs:
+            if (Path(folder) / d).is_symlink():
+                skip("symlink")
+            elif d.startswith("."):
+                skip("hidden folder")
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(folder) / d).is_symlink())
         for name in sorted(files):
-            if not name.startswith("."):
-                path = Path(folder) / name
-                if path.is_file() and not path.is_symlink():
-                    yield path
+            path = Path(folder) / name
+            if path.is_symlink():
+                skip("symlink")
+            elif name.startswith("."):
+                skip("hidden name (starts with '.')")
+            elif path.is_file():
+                yield path
+            else:
+                skip("not a regular file")
 
 
 def _normalise(text: str) -> str:

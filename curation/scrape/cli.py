@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from curation.cli import CliContext
+from curation.cli import CliContext, with_lock
 
 pass_cli = click.make_pass_decorator(CliContext)
 SIZE_CHOICES = ("url_o", "url_k", "url_h", "url_l", "url_c", "url_z", "url_m", "url_n")
@@ -58,7 +58,7 @@ def _specs(cli: CliContext, class_set: str, class_names: tuple[str, ...], keywor
               help="Preferred image sizes, in order; repeatable.")
 @click.option("--per-page", type=click.IntRange(1, 500), default=500, help="Results per search call.")
 @click.option("--rate", type=click.FloatRange(min=1), help="API calls per hour per key (default 3600, or [scrape] rate).")
-@click.option("--burst", type=click.IntRange(1), default=4, help="Calls that may go out at once before the rate applies.")
+@click.option("--burst", type=click.IntRange(1), default=4, help="Calls that may go out at once; borrowed from the rate, so no window ever exceeds it.")
 @click.option("--workers", type=click.IntRange(1, 256), default=8, help="Concurrent search calls.")
 @click.option("--job", "job", help="Job name (default: derived from the queries and options, so reruns resume).")
 @click.option("--rest-url", help="Flickr REST endpoint (e.g. the emulator's; default: CURATE_FLICKR_REST_URL or Flickr).")
@@ -67,6 +67,7 @@ def _specs(cli: CliContext, class_set: str, class_names: tuple[str, ...], keywor
 @click.option("--download-workers", type=click.IntRange(1, 512), default=32, help="Concurrent image downloads.")
 @click.option("--ray", metavar="auto|ADDRESS", help="Run the downloads as Ray tasks on this cluster.")
 @click.pass_context
+@with_lock("images", "scrape")
 def scrape(ctx: click.Context, **kw) -> None:
     """Search Flickr for a class set x rendition keywords (or a query file) and download what it finds.
 
@@ -90,6 +91,7 @@ def _run(cli: CliContext, **kw) -> None:
     import numpy as np
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from curation.download.cli import workspace_placeholders
     from curation.flickr.client import make_client
     from curation.scrape.job import FLICKR_FIRST_UPLOAD, ScrapeOptions
     from curation.scrape.pipeline import parse_day, setup_job
@@ -123,7 +125,7 @@ def _run(cli: CliContext, **kw) -> None:
             stats, downloads = run_job_with_downloads(
                 engine, client, job_id, shorts, cli.store(), workers=kw["workers"],
                 download_workers=kw["download_workers"], on_page=show, max_pixels=settings.max_image_pixels,
-                max_bytes=settings.max_image_bytes)
+                max_bytes=settings.max_image_bytes, placeholders=workspace_placeholders(settings))
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(stats.skipped.items())) or "none"
     click.echo(f"searched {stats.pages} pages ({client.calls} calls, {client.retries} retries): {stats.new} new photos, "
                f"{stats.known} already known, {stats.splits} date-window splits, {stats.failed_windows} failed windows, "

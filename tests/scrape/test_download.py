@@ -37,6 +37,7 @@ class _Routes:
         self.hits: dict[str, list[float]] = {}
         self.flaky_until = 0  # /flaky answers 503 while its hit count is below this
         self.ok = make_image_bytes(1, (40, 30))
+        self.routes: dict[str, bytes] = {}  # extra paths a test serves with 200
 
 
 def _handler(routes: _Routes):
@@ -58,7 +59,9 @@ def _handler(routes: _Routes):
             path = self.path
             hits = routes.hits.setdefault(path, [])
             hits.append(time.monotonic())
-            if path == "/ok.jpg":
+            if path in routes.routes:
+                self.send(200, routes.routes[path])
+            elif path == "/ok.jpg":
                 self.send(200, routes.ok)
             elif path == "/text":
                 self.send(200, b"<html>not an image</html>", {"Content-Type": "text/html"})
@@ -121,8 +124,8 @@ def test_each_failure_is_recorded_with_its_reason(engine, tmp_path, image_server
     assert states["/big.jpg"][0] == "rejected" and states["/big.jpg"][1].startswith("too-large")
     assert states["/noai.jpg"][0] == "rejected" and states["/noai.jpg"][1].startswith("robots-noai")
     assert states["/gone.png"][0] == "rejected" and states["/gone.png"][1].startswith("flickr-placeholder")
-    assert states["/missing.jpg"] == ("failed", "http-404")
-    assert stats.downloaded == 1 and stats.failed["http-404"] == 1 and sum(stats.rejected.values()) == 5
+    assert states["/missing.jpg"] == ("rejected", "http-404: not found (deleted?)")  # permanent: never retried
+    assert stats.downloaded == 1 and not stats.failed and sum(stats.rejected.values()) == 6
     with session_scope(engine) as session:
         image = session.scalars(select(Image)).one()
         assert ImageStore(tmp_path / "store").read(image.sha256) == image_server.ok
@@ -201,5 +204,6 @@ def test_ray_downloads_with_a_local_instance(tmp_path, image_server):
                          max_bytes=1_000_000, workers=2, ray="auto")
     finally:
         ray.shutdown()
-    assert stats.downloaded == 1 and stats.rejected["not-an-image"] == 1 and stats.failed["http-404"] == 1
+    assert stats.downloaded == 1 and stats.rejected["not-an-image"] == 1 and stats.rejected["http-404"] == 1
+    assert not stats.failed  # a 404 is permanent
     assert _states(engine)["/ok.jpg"] == ("downloaded", None)
