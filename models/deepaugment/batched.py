@@ -9,9 +9,8 @@ same sampled networks and activation draws the result equals the one-image path 
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-from typing import Any, Sequence
+import contextlib
+from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,32 +30,36 @@ GROUPED_ON_CPU = False
 CPU_CHUNK = 1
 # CPU: channels-last activations let oneDNN skip a layout reorder around every conv
 CHANNELS_LAST = True
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
-@functools.cache
-def native_cpu_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), where oneDNN's bf16 convs run at
-    about twice the fp32 rate; elsewhere bf16 is emulated and slower than fp32."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
-    return torch.backends.mkldnn.is_available() and ("avx512_bf16" in flags or "amx_bf16" in flags)
-
-
-def compute_dtype(device: Any, precision: str = "auto") -> torch.dtype:
-    """The dtype the distorting networks run in: ``auto`` is bf16 on a CUDA device that supports it and
-    on a CPU with native bf16, else fp32. The images in and out stay fp32 either way."""
+def compute_dtype(device: Any, precision: str = "fp32") -> torch.dtype:
+    """The dtype the distorting networks run in: ``fp32`` (the default, the released arithmetic; on a GPU
+    without TF32), ``bf16``, or ``auto``: bf16 on a CUDA device that supports it, else fp32. A CPU never
+    gets bf16 by itself: on an AVX512-BF16 processor it was measured slower than fp32, and on one without
+    native bf16 it is emulated. The images in and out stay fp32 either way."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     if precision != "auto":
         return torch.bfloat16 if precision == "bf16" else torch.float32
     device = torch.device(device)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if device.type == "cpu" and native_cpu_bf16() else torch.float32
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+@contextlib.contextmanager
+def ieee_fp32(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
+    """fp32 convolutions in full fp32 on a GPU (cuDNN would otherwise use TF32, 10-bit mantissas)."""
+    if device.type != "cuda" or dtype != torch.float32:
+        yield
+        return
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
 
 
 def _layout(x: torch.Tensor) -> torch.Tensor:
@@ -373,13 +376,25 @@ def sample_acts(method: str, g: Any, n: int, shape: tuple[int, int, int], faithf
     return [sample_cae_latent(g, shape, faithful) for _ in range(n)]
 
 
+def draw_images(method: str, chain: Any, images: Sequence[torch.Tensor], g: Any,
+                faithful: bool = True) -> list[tuple[dict[str, torch.Tensor], Any]]:
+    """Each image's network and activation draws in the released order: before each image the chain may
+    draw a fresh network (p 0.05), then that image's activation distortions are drawn."""
+    out = []
+    for x in images:
+        state = chain.next()
+        n_feats = state["head.0.weight"].shape[0] if method == "edsr" else 32
+        out.append((state, sample_acts(method, g, 1, act_shape(method, x, n_feats), faithful)[0]))
+    return out
+
+
 def act_shape(method: str, x: torch.Tensor, n_feats: int = 64) -> tuple[int, int, int]:
     h, w = x.shape[-2:]
     return (n_feats, h, w) if method == "edsr" else (32, h // 4, w // 4)
 
 
 def run_batched(method: str, states: Sequence[dict[str, torch.Tensor]], x: torch.Tensor, g: Any,
-                faithful: bool = True, acts: Sequence[Any] | None = None, precision: str = "auto") -> torch.Tensor:
+                faithful: bool = True, acts: Sequence[Any] | None = None, precision: str = "fp32") -> torch.Tensor:
     """Distort a batch in [0, 1], image i through ``states[i]``; returns fp32 in [0, 1] (EDSR: x4 larger).
 
     ``acts`` are pre-drawn activation distortions (``sample_acts``); by default they are drawn here.
@@ -411,7 +426,7 @@ def run_batched(method: str, states: Sequence[dict[str, torch.Tensor]], x: torch
 
 def _forward(method: str, p: Nets, x: torch.Tensor, acts: Sequence[Any]) -> torch.Tensor:
     dtype = p.dtype or x.dtype
-    with torch.no_grad():
+    with torch.no_grad(), ieee_fp32(x.device, dtype):
         if method == "edsr":
             out = edsr_forward(p, _layout((x * 255).to(dtype)), [a[0] for a in acts], [a[1] for a in acts])
             return out.float().clamp(0, 255) / 255
@@ -419,11 +434,14 @@ def _forward(method: str, p: Nets, x: torch.Tensor, acts: Sequence[Any]) -> torc
 
 
 def run_one(method: str, model: torch.nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor, g: Any,
-            faithful: bool = True) -> torch.Tensor:
-    """The reference path: load ``state`` into ``model`` and distort one image (1, 3, H, W)."""
+            faithful: bool = True, act: Any = None) -> torch.Tensor:
+    """The reference path: load ``state`` into ``model`` and distort one image (1, 3, H, W) in fp32, with the
+    activation draws ``act`` (drawn here from ``g`` when not given)."""
     model.load_state_dict(state)
-    n_feats = getattr(model, "n_feats", 32)
-    (act,) = sample_acts(method, g, 1, act_shape(method, x, n_feats), faithful)
-    if method == "edsr":
-        return model(x * 255, pre=act[0], body=act[1]).clamp(0, 255) / 255
-    return model(x, op=act).clamp(0, 1)
+    if act is None:
+        n_feats = getattr(model, "n_feats", 32)
+        (act,) = sample_acts(method, g, 1, act_shape(method, x, n_feats), faithful)
+    with torch.no_grad(), ieee_fp32(x.device, torch.float32):
+        if method == "edsr":
+            return model(x * 255, pre=act[0], body=act[1]).clamp(0, 255) / 255
+        return model(x, op=act).clamp(0, 1)
