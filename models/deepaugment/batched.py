@@ -9,14 +9,14 @@ same sampled networks and activation draws the result equals the one-image path 
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from models.deepaugment.activations import FeatureOp, sample_cae_latent, sample_edsr_acts
 from models.deepaugment.cae import binarize
+from models.deepaugment.precision import PRECISIONS, compute_dtype, ieee_fp32  # noqa: F401 (re-exported)
 
 Params = dict[str, torch.Tensor]
 
@@ -30,38 +30,6 @@ GROUPED_ON_CPU = False
 CPU_CHUNK = 1
 # CPU: channels-last activations let oneDNN skip a layout reorder around every conv
 CHANNELS_LAST = True
-PRECISIONS = ("fp32", "bf16", "auto")
-
-
-def compute_dtype(device: Any, precision: str = "fp32") -> torch.dtype:
-    """The dtype the distorting networks run in: ``fp32`` (the default, the released arithmetic; on a GPU
-    without TF32), ``bf16``, or ``auto``: bf16 on a CUDA device that supports it, else fp32. A CPU never
-    gets bf16 by itself: on an AVX512-BF16 processor it was measured slower than fp32, and on one without
-    native bf16 it is emulated. The images in and out stay fp32 either way."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return torch.bfloat16 if precision == "bf16" else torch.float32
-    device = torch.device(device)
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
-
-
-@contextlib.contextmanager
-def ieee_fp32(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
-    """fp32 convolutions in full fp32 on a GPU (cuDNN would otherwise use TF32, 10-bit mantissas)."""
-    if device.type != "cuda" or dtype != torch.float32:
-        yield
-        return
-    before = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32 = before
-
-
 def _layout(x: torch.Tensor) -> torch.Tensor:
     """Channels-last on the CPU (oneDNN's native layout; ``F.pad`` and indexing hand back NCHW)."""
     if CHANNELS_LAST and x.device.type == "cpu" and x.dim() == 4:
