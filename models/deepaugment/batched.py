@@ -37,6 +37,19 @@ def _layout(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def _pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Zero padding (left, right, top, bottom) written straight into a channels-last tensor on the CPU
+    (``F.pad`` would hand back NCHW, to be copied once more)."""
+    if not (CHANNELS_LAST and x.device.type == "cpu"):
+        return F.pad(x, pad)
+    left, right, top, bottom = pad
+    n, c, h, w = x.shape
+    out = torch.empty((n, c, h + top + bottom, w + left + right), dtype=x.dtype, device=x.device,
+                      memory_format=torch.channels_last).zero_()
+    out[:, :, top:top + h, left:left + w] = x
+    return out
+
+
 class Nets:
     """U distinct networks and which network each of N images uses.
 
@@ -129,11 +142,14 @@ class Nets:
         if w is None:
             return self._derived(net, key)
         same_device = self.device is None or w.device == torch.device(self.device)
-        if same_device and (self.dtype is None or w.dtype == self.dtype):
+        # a conv weight on the CPU in oneDNN's layout, else reordered at every call
+        reorder = CHANNELS_LAST and w.dim() == 4 and (w.device.type if same_device else torch.device(self.device).type) == "cpu"
+        if same_device and (self.dtype is None or w.dtype == self.dtype) and not reorder:
             return w
         cached = (id(self.states[net]), key)  # by state dict, so subsets share the conversions
-        if cached not in self._moved:  # another device or dtype: convert each weight once per batch
-            self._moved[cached] = w.to(self.device if not same_device else w.device, self.dtype or w.dtype)
+        if cached not in self._moved:  # another device, dtype or layout: convert each weight once per batch
+            moved = w.to(self.device if not same_device else w.device, self.dtype or w.dtype)
+            self._moved[cached] = moved.contiguous(memory_format=torch.channels_last) if reorder else moved
         return self._moved[cached]
 
     def _derived(self, net: int, key: str) -> torch.Tensor:
@@ -269,8 +285,8 @@ def _edsr_body(p: Nets, x: torch.Tensor, layers: Sequence[int], n_blocks: int, m
         if i == n_blocks:
             res = gconv(inp, p, f"body.{i}", padding=1)
         else:
-            hid = F.relu(gconv(inp, p, f"body.{i}.body.0", padding=1))
-            res = gconv(hid, p, f"body.{i}.body.2", padding=1) + inp
+            hid = F.relu(gconv(inp, p, f"body.{i}.body.0", padding=1), inplace=True)
+            res = gconv(hid, p, f"body.{i}.body.2", padding=1).add_(inp)
         if mid is not None and i == 4:
             res = apply_ops(res, mid)
     return res
@@ -307,16 +323,16 @@ def edsr_forward(p: Nets, x: torch.Tensor, pres: Sequence[FeatureOp], bodies: Se
 # ---- CAE ----------------------------------------------------------------------------------------
 
 def _cae_block(p: Nets, x: torch.Tensor, name: str) -> torch.Tensor:
-    h = F.leaky_relu(gconv(x, p, f"{name}.1", padding=1))  # = zero-pad 1 then an unpadded conv, without the copy
-    return gconv(h, p, f"{name}.4", padding=1) + x
+    h = F.leaky_relu(gconv(x, p, f"{name}.1", padding=1), inplace=True)  # = zero-pad 1 then an unpadded conv
+    return gconv(h, p, f"{name}.4", padding=1).add_(x)
 
 
 def cae_forward(p: Nets, x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Tensor:
     """Batched CAE on images in [0, 1]; ``ops`` carry each image's latent distortion and noise.
 
     The latent (distortion and binarisation) is computed in fp32 whatever the networks run in."""
-    x = F.leaky_relu(gconv(_layout(F.pad(x, (1, 2, 1, 2))), p, "e_conv_1.1", stride=2))
-    x = F.leaky_relu(gconv(_layout(F.pad(x, (1, 2, 1, 2))), p, "e_conv_2.1", stride=2))
+    x = F.leaky_relu(gconv(_pad(x, (1, 2, 1, 2)), p, "e_conv_1.1", stride=2), inplace=True)
+    x = F.leaky_relu(gconv(_pad(x, (1, 2, 1, 2)), p, "e_conv_2.1", stride=2), inplace=True)
     for name in ("e_block_1", "e_block_2", "e_block_3"):
         x = _cae_block(p, x, name)
     z = apply_ops(torch.tanh(gconv(x, p, "e_conv_3.0", padding=2)).float(), ops)
@@ -327,11 +343,11 @@ def cae_forward(p: Nets, x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Ten
             scale[i] = ops[i].post_scale
         encoded = encoded * scale
     x = gconv(_layout((2 * encoded - 1).to(x.dtype)), p, "d_up_conv_1.0")
-    x = gconv_t(_layout(F.pad(F.leaky_relu(x), (1, 1, 1, 1))), p, "d_up_conv_1.3")
+    x = gconv_t(_pad(F.leaky_relu(x, inplace=True), (1, 1, 1, 1)), p, "d_up_conv_1.3")
     for name in ("d_block_1", "d_block_2", "d_block_3"):
         x = _cae_block(p, x, name)
-    x = gconv_t(_layout(F.pad(F.leaky_relu(gconv(x, p, "d_up_conv_2.0")), (1, 1, 1, 1))), p, "d_up_conv_2.3")
-    x = F.leaky_relu(gconv(x, p, "d_up_conv_3.0"))
+    x = gconv_t(_pad(F.leaky_relu(gconv(x, p, "d_up_conv_2.0"), inplace=True), (1, 1, 1, 1)), p, "d_up_conv_2.3")
+    x = F.leaky_relu(gconv(x, p, "d_up_conv_3.0"), inplace=True)
     return torch.tanh(gconv(_layout(F.pad(x, (2, 2, 2, 2), mode="reflect")), p, "d_up_conv_3.3"))
 
 
