@@ -107,7 +107,8 @@ def compare(method: str, n: int, side: int, batch: int, device: torch.device, ra
     print(f"{method} {device.type}: {n} images at {side} px, batch {batch}, re-sampling {rate:g}: "
           f"released loop (fp32) {n / t_loop:.2f} img/s; batched fp32 {n / t_fp32:.2f} img/s "
           f"({t_loop / t_fp32:.2f}x, max |diff| {exact:.1e}); batched bf16 {n / t_bf16:.2f} img/s "
-          f"({t_loop / t_bf16:.2f}x, {t_fp32 / t_bf16:.2f}x batched fp32; mean |diff| {255 * float(err.mean()):.2f}/255, "
+          f"({t_loop / t_bf16:.2f}x, {t_fp32 / t_bf16:.2f}x batched fp32; "
+          f"mean |diff| {255 * float(err.mean()):.2f}/255, "
           f"99th pct {255 * p99:.1f}/255)", flush=True)
     return {"fp32": t_loop / t_fp32, "bf16": t_loop / t_bf16}
 

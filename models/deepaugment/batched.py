@@ -143,7 +143,8 @@ class Nets:
             return self._derived(net, key)
         same_device = self.device is None or w.device == torch.device(self.device)
         # a conv weight on the CPU in oneDNN's layout, else reordered at every call
-        reorder = CHANNELS_LAST and w.dim() == 4 and (w.device.type if same_device else torch.device(self.device).type) == "cpu"
+        target = w.device if same_device else torch.device(self.device)
+        reorder = CHANNELS_LAST and w.dim() == 4 and target.type == "cpu"
         if same_device and (self.dtype is None or w.dtype == self.dtype) and not reorder:
             return w
         cached = (id(self.states[net]), key)  # by state dict, so subsets share the conversions

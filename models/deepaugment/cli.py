@@ -85,8 +85,7 @@ def fit_cmd(network: str, train: Path, out: Path | None, steps: int, batch: int,
               help="What the networks compute in: fp32 is the released arithmetic; bf16 is faster on a GPU and "
                    "differs by JPEG-level noise; auto is bf16 on a GPU, fp32 on a CPU. Recorded in the export.")
 def generate_cmd(method: str, train: Path, out: Path, weights: Path | None, subset: str, seed: int, mode: str,
-                 intended: bool,
-                 resample: float, side: int | None, shard_size: int, batch: int, workers: int | None,
+                 intended: bool, resample: float, side: int | None, shard_size: int, batch: int, workers: int | None,
                  ray: str | None, device: str, precision: str) -> None:
     """Write a distorted copy of every image of an export as a new export (same classes, same labels).
 
@@ -106,7 +105,10 @@ def generate_cmd(method: str, train: Path, out: Path, weights: Path | None, subs
     if not weights.is_file():
         raise CurateError(f"no weights at {weights}: pass --weights PATH or train them with "
                           f"`curate deepaugment fit {method} --train {train}`")
-    cfg = GenerateConfig(method, str(weights), subset=subset, seed=seed, faithful=mode == "faithful" and not intended, resample=resample,
+    if side is not None and side < 4:
+        raise CurateError(f"--side {side} is too small: the networks need a shorter side of at least 4 pixels")
+    faithful = mode == "faithful" and not intended
+    cfg = GenerateConfig(method, str(weights), subset=subset, seed=seed, faithful=faithful, resample=resample,
                          side=side, shard_size=shard_size, batch=batch, device=device, precision=precision)
     total = len(read_export(train).subset(subset))
     with Progress(transient=True) as bar:

@@ -84,3 +84,6 @@ def test_generate_mode_is_recorded(cli, export, edsr_weights, tmp_path):
     wrong = cli("deepaugment", "generate", "--method", "edsr", "--train", export, "--out", tmp_path / "x",
                 "--weights", edsr_weights, "--mode", "released", ok=False)
     assert wrong.exit_code != 0 and "faithful" in wrong.output
+    tiny = cli("deepaugment", "generate", "--method", "cae", "--train", export, "--out", tmp_path / "y",
+               "--weights", edsr_weights, "--side", "2", ok=False)
+    assert tiny.exit_code != 0 and "at least 4 pixels" in tiny.output
