@@ -38,7 +38,8 @@ def sync(device: torch.device) -> None:
 def timed(fn: Callable[[int], Any], device: torch.device, repeats: int = 3, warm: int = 2) -> tuple[float, Any]:
     """Best of ``repeats`` timed runs of ``fn(n_all)`` after a warm-up on the first ``warm`` images (allocator,
     cuDNN autotune, oneDNN primitives); returns the time and the last run's output."""
-    fn(warm)
+    if warm:
+        fn(warm)
     best, out = float("inf"), None
     for _ in range(repeats):
         sync(device)
@@ -47,6 +48,20 @@ def timed(fn: Callable[[int], Any], device: torch.device, repeats: int = 3, warm
         sync(device)
         best = min(best, time.perf_counter() - start)
     return best, out
+
+
+def interleaved(paths: dict[str, Callable[[int], Any]], device: torch.device, repeats: int) -> dict[str, tuple]:
+    """Best time and output of each path over ``repeats`` rounds that run every path in turn, so that a
+    shared machine's changing load falls on all of them alike (warm-up: one round on 2 images)."""
+    best: dict[str, tuple] = {}
+    for name, fn in paths.items():
+        fn(2)
+    for _ in range(repeats):
+        for name, fn in paths.items():
+            t, out = timed(fn, device, 1, warm=0)
+            if name not in best or t < best[name][0]:
+                best[name] = (t, out)
+    return best
 
 
 def setup(method: str, n: int, side: int, device: torch.device, rate: float = 0.05, seed: int = 0):
@@ -96,12 +111,11 @@ def compare(method: str, n: int, side: int, batch: int, device: torch.device, ra
     the loop measured here."""
     model, states, x, acts = setup(method, n, side, device, rate)
     part = lambda k: slice(0, n if k < 0 else k)  # noqa: E731
-    t_loop, ref = timed(lambda k: reference_loop(method, model, states[part(k)], x[part(k)], acts[part(k)]),
-                        device, repeats)
-    t_fp32, fp32 = timed(lambda k: batched_path(method, states[part(k)], x[part(k)], acts[part(k)], batch, "fp32"),
-                         device, repeats)
-    t_bf16, bf16 = timed(lambda k: batched_path(method, states[part(k)], x[part(k)], acts[part(k)], batch, "bf16"),
-                         device, repeats)
+    paths = {"loop": lambda k: reference_loop(method, model, states[part(k)], x[part(k)], acts[part(k)]),
+             "fp32": lambda k: batched_path(method, states[part(k)], x[part(k)], acts[part(k)], batch, "fp32"),
+             "bf16": lambda k: batched_path(method, states[part(k)], x[part(k)], acts[part(k)], batch, "bf16")}
+    best = interleaved(paths, device, repeats)
+    (t_loop, ref), (t_fp32, fp32), (t_bf16, bf16) = best["loop"], best["fp32"], best["bf16"]
     exact, err = float((ref - fp32).abs().max()), (ref - bf16).abs()
     p99 = float(err.flatten().kthvalue(max(1, int(0.99 * err.numel()))).values)
     print(f"{method} {device.type}: {n} images at {side} px, batch {batch}, re-sampling {rate:g}: "
@@ -118,7 +132,7 @@ def run_device(device: torch.device, quick: bool, n: int, batch: int, goal: floa
     """On-the-fly sizes (224 px crops: EDSR from 56 px, CAE at 224) carry the targets, on the released
     0.05 schedule; with ``extra``, fresh networks per image (1.0) and the static generation size too."""
     edsr_side, cae_side = (24, 64) if quick else (56, 224)
-    kind, repeats = device.type, 1 if device.type == "cpu" else 5
+    kind, repeats = device.type, 3 if device.type == "cpu" else 5
     lines = []
     for method, side in (("edsr", edsr_side), ("cae", cae_side)):
         gains = compare(method, n, side, batch, device, repeats=repeats)
