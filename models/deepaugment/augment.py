@@ -35,13 +35,13 @@ def noise2net(fraction: float = 0.5, max_eps: float = 0.75, clamp: bool = False,
 
 
 def deepaugment_online(edsr_weights: str | None = None, cae_weights: str | None = None, fraction: float = 0.5,
-                       faithful: bool = True, resample: float = 1.0, precision: str = "auto",
+                       faithful: bool = True, resample: float = 1.0, precision: str = "fp32",
                        **unknown: Any) -> Augmentation:
     """EDSR and/or CAE DeepAugment on ``fraction`` of each batch, one perturbed network per image.
 
     ``resample`` is the probability that an image gets a fresh network (1.0: every image; 0.05: the
     released static schedule, the chain carrying over between batches). ``precision`` is what the
-    networks compute in (``auto``: bf16 on a GPU or a CPU with native bf16, else fp32; ``fp32``; ``bf16``).
+    networks compute in (``fp32``, the released arithmetic; ``bf16``; ``auto``: bf16 on a GPU, fp32 on a CPU).
     """
     _no_unknown("deepaugment-online", unknown)
     weights = {m: w for m, w in (("edsr", edsr_weights), ("cae", cae_weights)) if w}
@@ -77,7 +77,7 @@ class OnlineDeepAugment:
     """Batch transform: augmented image j uses method ``methods[j % len(methods)]``."""
 
     def __init__(self, weights: dict[str, str], fraction: float, faithful: bool, resample: float,
-                 precision: str = "auto"):
+                 precision: str = "fp32"):
         from models.deepaugment.weights import read_state_dict
 
         if not 0.0 <= fraction <= 1.0:
@@ -137,7 +137,7 @@ def _checked(method: str, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def distort_same_size(method: str, states: list[Any], x: Any, g: Any, faithful: bool = True,
-                      precision: str = "auto") -> Any:
+                      precision: str = "fp32") -> Any:
     """DeepAugment a batch in [0, 1] keeping its size (EDSR from a 1/4 copy; CAE with reflect padding)."""
     import torch.nn.functional as F
 

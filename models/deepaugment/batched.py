@@ -9,8 +9,6 @@ same sampled networks and activation draws the result equals the one-image path 
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -18,6 +16,7 @@ import torch.nn.functional as F
 
 from models.deepaugment.activations import FeatureOp, sample_cae_latent, sample_edsr_acts
 from models.deepaugment.cae import binarize
+from models.deepaugment.precision import PRECISIONS, compute_dtype, ieee_fp32  # noqa: F401 (re-exported)
 
 Params = dict[str, torch.Tensor]
 
@@ -31,39 +30,24 @@ GROUPED_ON_CPU = False
 CPU_CHUNK = 1
 # CPU: channels-last activations let oneDNN skip a layout reorder around every conv
 CHANNELS_LAST = True
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-@functools.cache
-def native_cpu_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), where oneDNN's bf16 convs run at
-    about twice the fp32 rate; elsewhere bf16 is emulated and slower than fp32."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
-    return torch.backends.mkldnn.is_available() and ("avx512_bf16" in flags or "amx_bf16" in flags)
-
-
-def compute_dtype(device: Any, precision: str = "auto") -> torch.dtype:
-    """The dtype the distorting networks run in: ``auto`` is bf16 on a CUDA device that supports it and
-    on a CPU with native bf16, else fp32. The images in and out stay fp32 either way."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return torch.bfloat16 if precision == "bf16" else torch.float32
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if device.type == "cpu" and native_cpu_bf16() else torch.float32
-
-
 def _layout(x: torch.Tensor) -> torch.Tensor:
     """Channels-last on the CPU (oneDNN's native layout; ``F.pad`` and indexing hand back NCHW)."""
     if CHANNELS_LAST and x.device.type == "cpu" and x.dim() == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def _pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Zero padding (left, right, top, bottom) written straight into a channels-last tensor on the CPU
+    (``F.pad`` would hand back NCHW, to be copied once more)."""
+    if not (CHANNELS_LAST and x.device.type == "cpu"):
+        return F.pad(x, pad)
+    left, right, top, bottom = pad
+    n, c, h, w = x.shape
+    out = torch.empty((n, c, h + top + bottom, w + left + right), dtype=x.dtype, device=x.device,
+                      memory_format=torch.channels_last).zero_()
+    out[:, :, top:top + h, left:left + w] = x
+    return out
 
 
 class Nets:
@@ -158,11 +142,15 @@ class Nets:
         if w is None:
             return self._derived(net, key)
         same_device = self.device is None or w.device == torch.device(self.device)
-        if same_device and (self.dtype is None or w.dtype == self.dtype):
+        # a conv weight on the CPU in oneDNN's layout, else reordered at every call
+        target = w.device if same_device else torch.device(self.device)
+        reorder = CHANNELS_LAST and w.dim() == 4 and target.type == "cpu"
+        if same_device and (self.dtype is None or w.dtype == self.dtype) and not reorder:
             return w
         cached = (id(self.states[net]), key)  # by state dict, so subsets share the conversions
-        if cached not in self._moved:  # another device or dtype: convert each weight once per batch
-            self._moved[cached] = w.to(self.device if not same_device else w.device, self.dtype or w.dtype)
+        if cached not in self._moved:  # another device, dtype or layout: convert each weight once per batch
+            moved = w.to(self.device if not same_device else w.device, self.dtype or w.dtype)
+            self._moved[cached] = moved.contiguous(memory_format=torch.channels_last) if reorder else moved
         return self._moved[cached]
 
     def _derived(self, net: int, key: str) -> torch.Tensor:
@@ -298,8 +286,8 @@ def _edsr_body(p: Nets, x: torch.Tensor, layers: Sequence[int], n_blocks: int, m
         if i == n_blocks:
             res = gconv(inp, p, f"body.{i}", padding=1)
         else:
-            hid = F.relu(gconv(inp, p, f"body.{i}.body.0", padding=1))
-            res = gconv(hid, p, f"body.{i}.body.2", padding=1) + inp
+            hid = F.relu(gconv(inp, p, f"body.{i}.body.0", padding=1), inplace=True)
+            res = gconv(hid, p, f"body.{i}.body.2", padding=1).add_(inp)
         if mid is not None and i == 4:
             res = apply_ops(res, mid)
     return res
@@ -336,16 +324,16 @@ def edsr_forward(p: Nets, x: torch.Tensor, pres: Sequence[FeatureOp], bodies: Se
 # ---- CAE ----------------------------------------------------------------------------------------
 
 def _cae_block(p: Nets, x: torch.Tensor, name: str) -> torch.Tensor:
-    h = F.leaky_relu(gconv(x, p, f"{name}.1", padding=1))  # = zero-pad 1 then an unpadded conv, without the copy
-    return gconv(h, p, f"{name}.4", padding=1) + x
+    h = F.leaky_relu(gconv(x, p, f"{name}.1", padding=1), inplace=True)  # = zero-pad 1 then an unpadded conv
+    return gconv(h, p, f"{name}.4", padding=1).add_(x)
 
 
 def cae_forward(p: Nets, x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Tensor:
     """Batched CAE on images in [0, 1]; ``ops`` carry each image's latent distortion and noise.
 
     The latent (distortion and binarisation) is computed in fp32 whatever the networks run in."""
-    x = F.leaky_relu(gconv(_layout(F.pad(x, (1, 2, 1, 2))), p, "e_conv_1.1", stride=2))
-    x = F.leaky_relu(gconv(_layout(F.pad(x, (1, 2, 1, 2))), p, "e_conv_2.1", stride=2))
+    x = F.leaky_relu(gconv(_pad(x, (1, 2, 1, 2)), p, "e_conv_1.1", stride=2), inplace=True)
+    x = F.leaky_relu(gconv(_pad(x, (1, 2, 1, 2)), p, "e_conv_2.1", stride=2), inplace=True)
     for name in ("e_block_1", "e_block_2", "e_block_3"):
         x = _cae_block(p, x, name)
     z = apply_ops(torch.tanh(gconv(x, p, "e_conv_3.0", padding=2)).float(), ops)
@@ -356,11 +344,11 @@ def cae_forward(p: Nets, x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Ten
             scale[i] = ops[i].post_scale
         encoded = encoded * scale
     x = gconv(_layout((2 * encoded - 1).to(x.dtype)), p, "d_up_conv_1.0")
-    x = gconv_t(_layout(F.pad(F.leaky_relu(x), (1, 1, 1, 1))), p, "d_up_conv_1.3")
+    x = gconv_t(_pad(F.leaky_relu(x, inplace=True), (1, 1, 1, 1)), p, "d_up_conv_1.3")
     for name in ("d_block_1", "d_block_2", "d_block_3"):
         x = _cae_block(p, x, name)
-    x = gconv_t(_layout(F.pad(F.leaky_relu(gconv(x, p, "d_up_conv_2.0")), (1, 1, 1, 1))), p, "d_up_conv_2.3")
-    x = F.leaky_relu(gconv(x, p, "d_up_conv_3.0"))
+    x = gconv_t(_pad(F.leaky_relu(gconv(x, p, "d_up_conv_2.0"), inplace=True), (1, 1, 1, 1)), p, "d_up_conv_2.3")
+    x = F.leaky_relu(gconv(x, p, "d_up_conv_3.0"), inplace=True)
     return torch.tanh(gconv(_layout(F.pad(x, (2, 2, 2, 2), mode="reflect")), p, "d_up_conv_3.3"))
 
 
@@ -373,13 +361,25 @@ def sample_acts(method: str, g: Any, n: int, shape: tuple[int, int, int], faithf
     return [sample_cae_latent(g, shape, faithful) for _ in range(n)]
 
 
+def draw_images(method: str, chain: Any, images: Sequence[torch.Tensor], g: Any,
+                faithful: bool = True) -> list[tuple[dict[str, torch.Tensor], Any]]:
+    """Each image's network and activation draws in the released order: before each image the chain may
+    draw a fresh network (p 0.05), then that image's activation distortions are drawn."""
+    out = []
+    for x in images:
+        state = chain.next()
+        n_feats = state["head.0.weight"].shape[0] if method == "edsr" else 32
+        out.append((state, sample_acts(method, g, 1, act_shape(method, x, n_feats), faithful)[0]))
+    return out
+
+
 def act_shape(method: str, x: torch.Tensor, n_feats: int = 64) -> tuple[int, int, int]:
     h, w = x.shape[-2:]
     return (n_feats, h, w) if method == "edsr" else (32, h // 4, w // 4)
 
 
 def run_batched(method: str, states: Sequence[dict[str, torch.Tensor]], x: torch.Tensor, g: Any,
-                faithful: bool = True, acts: Sequence[Any] | None = None, precision: str = "auto") -> torch.Tensor:
+                faithful: bool = True, acts: Sequence[Any] | None = None, precision: str = "fp32") -> torch.Tensor:
     """Distort a batch in [0, 1], image i through ``states[i]``; returns fp32 in [0, 1] (EDSR: x4 larger).
 
     ``acts`` are pre-drawn activation distortions (``sample_acts``); by default they are drawn here.
@@ -411,7 +411,7 @@ def run_batched(method: str, states: Sequence[dict[str, torch.Tensor]], x: torch
 
 def _forward(method: str, p: Nets, x: torch.Tensor, acts: Sequence[Any]) -> torch.Tensor:
     dtype = p.dtype or x.dtype
-    with torch.no_grad():
+    with torch.no_grad(), ieee_fp32(x.device, dtype):
         if method == "edsr":
             out = edsr_forward(p, _layout((x * 255).to(dtype)), [a[0] for a in acts], [a[1] for a in acts])
             return out.float().clamp(0, 255) / 255
@@ -419,11 +419,14 @@ def _forward(method: str, p: Nets, x: torch.Tensor, acts: Sequence[Any]) -> torc
 
 
 def run_one(method: str, model: torch.nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor, g: Any,
-            faithful: bool = True) -> torch.Tensor:
-    """The reference path: load ``state`` into ``model`` and distort one image (1, 3, H, W)."""
+            faithful: bool = True, act: Any = None) -> torch.Tensor:
+    """The reference path: load ``state`` into ``model`` and distort one image (1, 3, H, W) in fp32, with the
+    activation draws ``act`` (drawn here from ``g`` when not given)."""
     model.load_state_dict(state)
-    n_feats = getattr(model, "n_feats", 32)
-    (act,) = sample_acts(method, g, 1, act_shape(method, x, n_feats), faithful)
-    if method == "edsr":
-        return model(x * 255, pre=act[0], body=act[1]).clamp(0, 255) / 255
-    return model(x, op=act).clamp(0, 1)
+    if act is None:
+        n_feats = getattr(model, "n_feats", 32)
+        (act,) = sample_acts(method, g, 1, act_shape(method, x, n_feats), faithful)
+    with torch.no_grad(), ieee_fp32(x.device, torch.float32):
+        if method == "edsr":
+            return model(x * 255, pre=act[0], body=act[1]).clamp(0, 255) / 255
+        return model(x, op=act).clamp(0, 1)

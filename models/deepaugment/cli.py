@@ -69,7 +69,10 @@ def fit_cmd(network: str, train: Path, out: Path | None, steps: int, batch: int,
                    "(default: deepaugment/<method>.pt).")
 @click.option("--subset", default="train", help="Subset of the export to copy.")
 @click.option("--seed", default=0, help="Run seed (each shard draws from seed and shard index).")
-@click.option("--intended", is_flag=True, help="Intended behaviour instead of the released code's quirks.")
+@click.option("--mode", type=click.Choice(["faithful", "intended"]), default="faithful", show_default=True,
+              help="faithful: the released code, quirks included; intended: its five quirks corrected "
+                   "(docs/deepaugment.md).")
+@click.option("--intended", is_flag=True, help="Same as --mode intended.")
 @click.option("--resample", default=0.05, help="Probability of a fresh network before each image.")
 @click.option("--side", default=None, type=int, help="Shorter side fed to the network (default 128 EDSR, 512 CAE).")
 @click.option("--shard-size", default=64, help="Images per shard (the unit of work and of resumption).")
@@ -78,11 +81,11 @@ def fit_cmd(network: str, train: Path, out: Path | None, steps: int, batch: int,
 @click.option("--ray", default=None, is_flag=False, flag_value="auto", metavar="[auto|ADDRESS]",
               help="Run shards as Ray tasks (auto: join or start a cluster).")
 @click.option("--device", default="cpu", help="Torch device of each worker, e.g. cuda (Ray gives each task a GPU).")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-              help="What the networks compute in: auto is bf16 on a GPU or a CPU with native bf16 (about twice "
-                   "as fast, within 0.3/255 of fp32 on average), else fp32; fp32 is the released code's.")
-def generate_cmd(method: str, train: Path, out: Path, weights: Path | None, subset: str, seed: int, intended: bool,
-                 resample: float, side: int | None, shard_size: int, batch: int, workers: int | None,
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32", show_default=True,
+              help="What the networks compute in: fp32 is the released arithmetic; bf16 is faster on a GPU and "
+                   "differs by JPEG-level noise; auto is bf16 on a GPU, fp32 on a CPU. Recorded in the export.")
+def generate_cmd(method: str, train: Path, out: Path, weights: Path | None, subset: str, seed: int, mode: str,
+                 intended: bool, resample: float, side: int | None, shard_size: int, batch: int, workers: int | None,
                  ray: str | None, device: str, precision: str) -> None:
     """Write a distorted copy of every image of an export as a new export (same classes, same labels).
 
@@ -102,7 +105,10 @@ def generate_cmd(method: str, train: Path, out: Path, weights: Path | None, subs
     if not weights.is_file():
         raise CurateError(f"no weights at {weights}: pass --weights PATH or train them with "
                           f"`curate deepaugment fit {method} --train {train}`")
-    cfg = GenerateConfig(method, str(weights), subset=subset, seed=seed, faithful=not intended, resample=resample,
+    if side is not None and side < 4:
+        raise CurateError(f"--side {side} is too small: the networks need a shorter side of at least 4 pixels")
+    faithful = mode == "faithful" and not intended
+    cfg = GenerateConfig(method, str(weights), subset=subset, seed=seed, faithful=faithful, resample=resample,
                          side=side, shard_size=shard_size, batch=batch, device=device, precision=precision)
     total = len(read_export(train).subset(subset))
     with Progress(transient=True) as bar:

@@ -1,10 +1,13 @@
 """Weight distortions of DeepAugment (EDSR: 17 options, CAE: 8) and the 0.05 re-sampling chain.
 
-Every distortion is a function ``fn(state, g, faithful)`` that edits a cloned state dict in place with
-draws from the ``torch.Generator`` ``g``, registered under a name in ``EDSR_WEIGHT`` or ``CAE_WEIGHT``
-(dict order = the released option ids). A perturbed EDSR applies 3 options drawn with replacement;
-a perturbed CAE exactly one. :class:`ResamplingChain` keeps a perturbed network and, before each
-image, replaces it with a fresh one with probability 0.05, as the released scripts do.
+Every distortion is a function ``fn(state, d, faithful)`` that edits a cloned state dict with draws
+from the draw source ``d`` (``rand.source``: a ``torch.Generator`` or a recording source), registered
+under a name in ``EDSR_WEIGHT`` or ``CAE_WEIGHT`` (dict order = the released option ids). A perturbed
+EDSR applies 3 options drawn with replacement; a perturbed CAE exactly one. Each function makes the
+released code's draws in the released order, so the same draws give the same network (tested against a
+transcription of ``get_weights()``). EDSR options 0-10 distort ONE block drawn from their set.
+:class:`ResamplingChain` follows the released schedule: a network at the start, then before each image a
+fresh one with probability 0.05.
 
 ``faithful=True`` (the default everywhere) reproduces the released code, quirks included, because
 the released EDSR/CAE images (and so the paper's numbers) were made by it:
@@ -26,6 +29,10 @@ from models.deepaugment import rand
 State = dict[str, Any]
 WeightFn = Callable[[State, Any, bool], None]
 EDSR_RESAMPLE = CAE_RESAMPLE = 0.05
+EVERY_THIRD = (0, 3, 6, 9)   # np.arange(0, 10, 3)
+NEGATED = (1, 4, 7)          # np.arange(1, 10, 3)
+EVERY_FOURTH = (1, 5, 9)     # np.arange(1, 13, 4) and np.arange(1, 12, 4)
+N_TOUCHED = 15               # options 11-16 draw blocks from range(15)
 
 
 def c1(i: int) -> str:
@@ -49,139 +56,156 @@ def _conv_weight(w: Any, z: Any) -> Any:
     return F.conv2d(w, z, padding=1)
 
 
-# ---- EDSR: option ids 0..16 ---------------------------------------------------------------------
-
-def e_reverse(s: State, g: Any, faithful: bool) -> None:
-    for i in (0, 3, 6, 9):
-        for name in (c1(i), c2(i)):
-            s[f"{name}.weight"] = s[f"{name}.weight"].flip(0)
-            s[f"{name}.bias"] = s[f"{name}.bias"].flip(0)
+def _scaled(w: Any, d: Any, spread: int, faithful: bool) -> Any:
+    """``w * (1 + 2u(spread U))`` as released (one-sided), or centred: ``1 + 2u(spread U - spread/2)``."""
+    u = d.uniform()
+    big_u = d.rand(*w.shape).to(w)
+    return w * (1 + 2 * u * (spread * big_u if faithful else spread * big_u - spread // 2))
 
 
-def e_negate(s: State, g: Any, faithful: bool) -> None:
-    for i in (1, 4, 7):
-        s[f"{c1(i)}.weight"], s[f"{c1(i)}.bias"] = -s[f"{c1(i)}.weight"], -s[f"{c1(i)}.bias"]
+# ---- EDSR: option ids 0..16 (0-10 distort one drawn block, 11-16 draw blocks from 0..14) --------
+
+def e_reverse(s: State, d: Any, faithful: bool) -> None:
+    i = d.choice(EVERY_THIRD)
+    for name in (c1(i), c2(i)):
+        s[f"{name}.weight"], s[f"{name}.bias"] = s[f"{name}.weight"].flip(0), s[f"{name}.bias"].flip(0)
 
 
-def e_zero(s: State, g: Any, faithful: bool) -> None:
-    for i in (0, 3, 6, 9):
-        s[f"{c1(i)}.weight"], s[f"{c1(i)}.bias"] = s[f"{c1(i)}.weight"] * 0, s[f"{c1(i)}.bias"] * 0
+def e_negate(s: State, d: Any, faithful: bool) -> None:
+    i = d.choice(NEGATED)
+    s[f"{c1(i)}.weight"], s[f"{c1(i)}.bias"] = -s[f"{c1(i)}.weight"], -s[f"{c1(i)}.bias"]
 
 
-def e_neg_gelu(s: State, g: Any, faithful: bool) -> None:
-    for i in (0, 3, 6, 9):
-        for name in (c1(i), c2(i)):
-            s[f"{name}.weight"] = -_gelu(s[f"{name}.weight"])
+def e_zero(s: State, d: Any, faithful: bool) -> None:
+    i = d.choice(EVERY_THIRD)
+    s[f"{c1(i)}.weight"], s[f"{c1(i)}.bias"] = 0 * s[f"{c1(i)}.weight"], 0 * s[f"{c1(i)}.bias"]
 
 
-def _mask_kernels(s: State, mask: list[list[float]]) -> None:
+def e_neg_gelu(s: State, d: Any, faithful: bool) -> None:
+    i = d.choice(EVERY_THIRD)
+    for name in (c1(i), c2(i)):
+        s[f"{name}.weight"] = -_gelu(s[f"{name}.weight"])
+
+
+def _mask_kernels(s: State, d: Any, mask: list[list[float]]) -> None:
     import torch
 
-    for i in (0, 3, 6, 9):
-        w = s[f"{c1(i)}.weight"]
-        s[f"{c1(i)}.weight"] = w * torch.tensor(mask, dtype=w.dtype, device=w.device)
+    i = d.choice(EVERY_THIRD)
+    w = s[f"{c1(i)}.weight"]
+    s[f"{c1(i)}.weight"] = w * torch.tensor(mask, dtype=w.dtype, device=w.device).view(1, 1, 3, 3)
 
 
-def e_laplace4(s: State, g: Any, faithful: bool) -> None:
-    _mask_kernels(s, [[0, 1, 0], [1, -4, 1], [0, 1, 0]])
+def e_laplace4(s: State, d: Any, faithful: bool) -> None:
+    _mask_kernels(s, d, [[0, 1, 0], [1, -4, 1], [0, 1, 0]])
 
 
-def e_laplace8(s: State, g: Any, faithful: bool) -> None:
-    _mask_kernels(s, [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])
+def e_laplace8(s: State, d: Any, faithful: bool) -> None:
+    _mask_kernels(s, d, [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])
 
 
-def e_scale(s: State, g: Any, faithful: bool) -> None:
+def e_scale(s: State, d: Any, faithful: bool) -> None:
     """c2 *= 1 + 2u(2U): one-sided as released; centred 1 + 2u(2U-1) when not faithful."""
-    u = rand.scalar(g)
-    for i in (0, 3, 6, 9):
-        w = s[f"{c2(i)}.weight"]
-        big_u = rand.uniform(g, *w.shape).to(w.device)
-        s[f"{c2(i)}.weight"] = w * (1 + 2 * u * (2 * big_u if faithful else 2 * big_u - 1))
+    i = d.choice(EVERY_THIRD)
+    s[f"{c2(i)}.weight"] = _scaled(s[f"{c2(i)}.weight"], d, 2, faithful)
 
 
-def e_flip_negate(s: State, g: Any, faithful: bool) -> None:
-    for i in (0, 3, 6, 9):
-        s[f"{c1(i)}.weight"] = s[f"{c1(i)}.weight"].flip(3)
-        s[f"{c2(i)}.weight"] = -s[f"{c2(i)}.weight"]
+def e_flip_negate(s: State, d: Any, faithful: bool) -> None:
+    i = d.choice(EVERY_THIRD)
+    s[f"{c1(i)}.weight"] = s[f"{c1(i)}.weight"].flip(3)
+    s[f"{c2(i)}.weight"] = -1 * s[f"{c2(i)}.weight"]
 
 
-def e_shift_sum(s: State, g: Any, faithful: bool) -> None:
+def e_shift_sum(s: State, d: Any, faithful: bool) -> None:
     """Every input-channel slice of a filter becomes one signed sum of shifted slices."""
     import torch
 
-    for i in (1, 5, 9):
-        w = s[f"{c1(i)}.weight"]
-        n_in = w.shape[1]
-        z = torch.zeros(w.shape[1], n_in, 3, 3, device=w.device, dtype=w.dtype)
-        pos, sign = rand.randints(g, 0, 9, n_in), rand.randints(g, 0, 2, n_in)
-        for j in range(n_in):
-            z[:, j, pos[j] // 3, pos[j] % 3] = float(sign[j] * 2 - 1)
-        s[f"{c1(i)}.weight"] = _conv_weight(w, z)
+    i = d.choice(EVERY_FOURTH)
+    w = s[f"{c1(i)}.weight"]
+    z = torch.zeros_like(w)
+    for j in range(z.shape[0]):
+        row, col = d.integers(0, 3, 2)
+        z[:, j, row, col] = float(d.choice((1.0, -1.0)))
+    s[f"{c1(i)}.weight"] = _conv_weight(w, z)
 
 
-def e_smooth_noise(s: State, g: Any, faithful: bool) -> None:
-    u = rand.scalar(g)
-    for i in (0, 3, 6, 9):
-        w = s[f"{c1(i)}.weight"]
-        z = ((2 * rand.uniform(g, w.shape[1], w.shape[1], 3, 3) * u - 1) / 6).to(w)
-        s[f"{c1(i)}.weight"] = _conv_weight(w, z)
+def e_smooth_noise(s: State, d: Any, faithful: bool) -> None:
+    i = d.choice(EVERY_THIRD)
+    w = s[f"{c1(i)}.weight"]
+    big_u = d.rand(*w.shape).to(w)
+    z = (2 * big_u * d.uniform() - 1) / 6.0
+    s[f"{c1(i)}.weight"] = _conv_weight(w, z)
 
 
-def e_dirichlet(s: State, g: Any, faithful: bool) -> None:
+def e_dirichlet(s: State, d: Any, faithful: bool) -> None:
     import torch
 
-    for i in (1, 5, 9):
-        w = s[f"{c2(i)}.weight"]
-        n = w.shape[1]
-        z = rand.numpy_rng(g).dirichlet([0.1] * 9, size=(n, n)).reshape(n, n, 3, 3)
-        s[f"{c2(i)}.weight"] = _conv_weight(w, torch.as_tensor(z, dtype=w.dtype, device=w.device))
-
-
-def e_add_noise(s: State, g: Any, faithful: bool) -> None:
-    i = rand.randint(g, 0, 15)
+    i = d.choice(EVERY_FOURTH)
     w = s[f"{c2(i)}.weight"]
-    s[f"{c2(i)}.weight"] = w + (rand.uniform(g, *w.shape).to(w) - 0.5)
+    n = w.shape[0]
+    z = torch.as_tensor(d.dirichlet(0.1, 9, (n, n)), dtype=torch.float32).view(n, n, 3, 3)
+    s[f"{c2(i)}.weight"] = _conv_weight(w, z.to(w))
 
 
-def e_rot90(s: State, g: Any, faithful: bool) -> None:
+def e_add_noise(s: State, d: Any, faithful: bool) -> None:
+    i = d.integer(0, N_TOUCHED)
+    w = s[f"{c2(i)}.weight"]
+    s[f"{c2(i)}.weight"] = w + (d.rand(*w.shape).to(w) - 0.5) * 1.0
+
+
+def _pairs(d: Any) -> list[tuple[int, int]]:
+    return [(d.integer(0, N_TOUCHED), d.choice((0, 2))) for _ in range(5)]
+
+
+def e_rot90(s: State, d: Any, faithful: bool) -> None:
     import torch
 
-    for _ in range(5):
-        name = (c1, c2)[rand.randint(g, 0, 2)](rand.randint(g, 0, 15)) + ".weight"
-        k, spatial = rand.randint(g, 1, 4), rand.randint(g, 0, 2) == 0
-        s[name] = torch.rot90(s[name], k, (2, 3) if spatial else (0, 1))
+    for i, j in _pairs(d):
+        name = f"body.{i}.body.{j}.weight"
+        k = d.integer(1, 4)
+        dims = (2, 3) if d.integer(0, 2) == 0 else (0, 1)
+        s[name] = torch.rot90(s[name], k=k, dims=dims)
 
 
-def e_sign_mask(s: State, g: Any, faithful: bool) -> None:
-    for _ in range(5):
-        name = c1(rand.randint(g, 0, 15)) + ".weight"
-        s[name] = s[name] * ((rand.uniform(g, *s[name].shape) < 0.5).to(s[name]) * 2 - 1)
+def _blocks(d: Any) -> list[int]:
+    return [d.integer(0, N_TOUCHED) for _ in range(5)]
 
 
-def e_binary_mask(s: State, g: Any, faithful: bool) -> None:
-    for _ in range(5):
-        name = c1(rand.randint(g, 0, 15)) + ".weight"
-        s[name] = s[name] * (rand.uniform(g, *s[name].shape) < 0.5).to(s[name])
-
-
-def e_negate_filters(s: State, g: Any, faithful: bool) -> None:
-    for _ in range(5):
-        name = c1(rand.randint(g, 0, 15)) + ".weight"
-        w = s[name].clone()
-        idx = rand.randints(g, 0, w.shape[0], 32)
-        w[idx] = -w[idx]
-        s[name] = w
-
-
-def e_keep_max(s: State, g: Any, faithful: bool) -> None:
+def e_sign_mask(s: State, d: Any, faithful: bool) -> None:
     import torch
 
-    for _ in range(5):
-        name = (c1, c2)[rand.randint(g, 0, 2)](rand.randint(g, 0, 15)) + ".weight"
-        w = s[name]
-        flat = w.flatten(2)
-        keep = torch.zeros_like(flat).scatter_(2, flat.argmax(2, keepdim=True), 1.0)
-        s[name] = (flat * keep).view_as(w)
+    for i in _blocks(d):
+        w = s[f"{c1(i)}.weight"]
+        s[f"{c1(i)}.weight"] = w * (torch.round(d.rand(*w.shape).to(w)) * 2 - 1)
+
+
+def e_binary_mask(s: State, d: Any, faithful: bool) -> None:
+    import torch
+
+    for i in _blocks(d):
+        w = s[f"{c1(i)}.weight"]
+        s[f"{c1(i)}.weight"] = w * torch.round(d.rand(*w.shape).to(w))
+
+
+def e_negate_filters(s: State, d: Any, faithful: bool) -> None:
+    for i in _blocks(d):
+        w = s[f"{c1(i)}.weight"].clone()
+        idx = [d.integer(0, w.shape[0]) for _ in range(32)]
+        w[idx] = w[idx] * -1  # a repeated filter is negated once, as with the released `w[idx] *= -1`
+        s[f"{c1(i)}.weight"] = w
+
+
+def _keep_max(w: Any) -> Any:
+    import torch
+
+    flat = w.reshape(w.shape[0], w.shape[1], -1)
+    top = torch.topk(flat, k=1)
+    return torch.zeros_like(flat).scatter(2, top.indices, top.values).reshape(w.shape)
+
+
+def e_keep_max(s: State, d: Any, faithful: bool) -> None:
+    for i, j in _pairs(d):
+        name = f"body.{i}.body.{j}.weight"
+        s[name] = _keep_max(s[name])
 
 
 EDSR_WEIGHT: dict[str, WeightFn] = {
@@ -201,11 +225,7 @@ def _layer(s: State, index: int) -> tuple[str, str]:
     return weight, weight[: -len("weight")] + "bias"
 
 
-def _filters(g: Any, s: State, weight: str, n: int) -> list[int]:
-    return rand.randints(g, 0, s[weight].shape[0], n)
-
-
-def k_reverse(s: State, g: Any, faithful: bool, i: int, j: int) -> None:
+def k_reverse(s: State, d: Any, faithful: bool, i: int, j: int) -> None:
     """Reverse filters of layers i and j; the released typo flips weight_j twice instead of bias_j."""
     (wi, bi), (wj, bj) = _layer(s, i), _layer(s, j)
     s[wi], s[bi] = s[wi].flip(0), s[bi].flip(0)
@@ -216,55 +236,56 @@ def k_reverse(s: State, g: Any, faithful: bool, i: int, j: int) -> None:
         s[bj] = s[bj].flip(0)
 
 
-def _per_filter(s: State, weight: str, bias: str, idx: list[int], fn: Callable[[Any], Any]) -> None:
+def _per_filter(s: State, d: Any, i: int, n: int, fn: Callable[[Any], Any]) -> None:
+    weight, bias = _layer(s, i)
+    idx = [d.integer(0, s[weight].shape[0]) for _ in range(n)]
     w, b = s[weight].clone(), s[bias].clone()
     for f in idx:  # a loop, as released: repeated filters compound
         w[f], b[f] = fn(w[f]), fn(b[f])
     s[weight], s[bias] = w, b
 
 
-def k_negate(s: State, g: Any, faithful: bool, i: int, j: int) -> None:
-    w, b = _layer(s, i)
-    _per_filter(s, w, b, _filters(g, s, w, 12), lambda t: -t)
+def k_negate(s: State, d: Any, faithful: bool, i: int, j: int) -> None:
+    _per_filter(s, d, i, 12, lambda t: -t)
 
 
-def k_zero(s: State, g: Any, faithful: bool, i: int, j: int) -> None:
-    w, b = _layer(s, i)
-    _per_filter(s, w, b, _filters(g, s, w, 25), lambda t: t * 0)
+def k_zero(s: State, d: Any, faithful: bool, i: int, j: int) -> None:
+    _per_filter(s, d, i, 25, lambda t: 0 * t)
 
 
-def k_neg_gelu(s: State, g: Any, faithful: bool, i: int, j: int) -> None:
-    w, b = _layer(s, i)
-    _per_filter(s, w, b, _filters(g, s, w, 25), lambda t: -_gelu(t))
+def k_neg_gelu(s: State, d: Any, faithful: bool, i: int, j: int) -> None:
+    _per_filter(s, d, i, 25, lambda t: -_gelu(t))
 
 
-def k_scale(s: State, g: Any, faithful: bool, i: int, j: int) -> None:
-    """weight *= 1 + 2u(4U) (one-sided, as released) or 1 + 2u(4U-2) (centred)."""
-    u = rand.scalar(g)
+def k_scale(s: State, d: Any, faithful: bool, i: int, j: int) -> None:
+    """weight *= 1 + 2u(4U) (one-sided, as released) or 1 + 2u(4U-2) (centred), u drawn per layer."""
     for index in (i, j):
         w = _layer(s, index)[0]
-        big_u = rand.uniform(g, *s[w].shape).to(s[w])
-        s[w] = s[w] * (1 + 2 * u * (4 * big_u if faithful else 4 * big_u - 2))
+        s[w] = _scaled(s[w], d, 4, faithful)
 
 
-def k_mask(s: State, g: Any, faithful: bool, i: int, j: int) -> None:
-    w = _layer(s, i)[0]
-    keep = (rand.uniform(g, *s[w].shape) < 0.5).to(s[w])
-    s[w] = s[w] * (keep if rand.randint(g, 0, 2) == 0 else keep * 2 - 1)
-
-
-def k_rot90(s: State, g: Any, faithful: bool, i: int, j: int) -> None:
+def k_mask(s: State, d: Any, faithful: bool, i: int, j: int) -> None:
     import torch
 
     w = _layer(s, i)[0]
-    s[w] = torch.rot90(s[w], rand.randint(g, 1, 4), (2, 3))
+    binary = d.uniform() < 0.5
+    mask = torch.round(d.rand(*s[w].shape).to(s[w]))
+    s[w] = s[w] * (mask if binary else mask * 2 - 1)
 
 
-def k_negate_set(s: State, g: Any, faithful: bool, i: int, j: int) -> None:
+def k_rot90(s: State, d: Any, faithful: bool, i: int, j: int) -> None:
+    import torch
+
     w = _layer(s, i)[0]
-    idx = sorted(set(_filters(g, s, w, s[w].shape[0] // 5)))
+    s[w] = torch.rot90(s[w], k=d.integer(1, 4), dims=(2, 3))
+
+
+def k_negate_set(s: State, d: Any, faithful: bool, i: int, j: int) -> None:
+    w = _layer(s, i)[0]
+    out = s[w].shape[0]
+    idx = sorted({d.integer(0, out) for _ in range(out // 5)})
     t = s[w].clone()
-    t[idx] = -t[idx]
+    t[idx] = t[idx] * -1.0
     s[w] = t
 
 
@@ -285,24 +306,26 @@ def _check(registry: dict[str, Any], names: list[str]) -> None:
 
 def perturb_edsr(clean: State, g: Any, faithful: bool = True, names: list[str] | None = None) -> State:
     """A perturbed copy of ``clean``: 3 options drawn with replacement (or the given ``names``)."""
+    d = rand.source(g)
     state = dict(clean)
     if names is None:
-        names = [list(EDSR_WEIGHT)[k] for k in rand.randints(g, 0, len(EDSR_WEIGHT), 3)]
+        names = [list(EDSR_WEIGHT)[k] for k in d.integers(0, len(EDSR_WEIGHT), 3)]
     _check(EDSR_WEIGHT, names)
     for name in names:
-        EDSR_WEIGHT[name](state, g, faithful)
+        EDSR_WEIGHT[name](state, d, faithful)
     return state
 
 
 def perturb_cae(clean: State, g: Any, faithful: bool = True, name: str | None = None) -> State:
     """A perturbed copy of ``clean``: one option, on layers i, j drawn from the option's range."""
+    d = rand.source(g)
     state = dict(clean)
     if name is None:
-        name = list(CAE_WEIGHT)[rand.randint(g, 0, len(CAE_WEIGHT))]
+        name = list(CAE_WEIGHT)[d.choice(range(len(CAE_WEIGHT)))]
     _check(CAE_WEIGHT, [name])
     low, high = CAE_LAYERS.get(name, (8, 13))
-    i, j = rand.randint(g, low, high + 1), rand.randint(g, low, high + 1)
-    CAE_WEIGHT[name](state, g, faithful, i, j)
+    i, j = d.choice(range(low, high + 1)), d.choice(range(low, high + 1))
+    CAE_WEIGHT[name](state, d, faithful, i, j)
     return state
 
 
@@ -310,7 +333,8 @@ PERTURB: dict[str, Callable[..., State]] = {"edsr": perturb_edsr, "cae": perturb
 
 
 class ResamplingChain:
-    """The released schedule: a perturbed network, replaced before each image with probability ``rate``."""
+    """The released schedule: a perturbed network at the start; before each image, with probability
+    ``rate``, a fresh one (so the first image draws ``U`` too, after the starting network)."""
 
     def __init__(self, method: str, clean: State, g: Any, faithful: bool = True, rate: float = EDSR_RESAMPLE):
         if method not in PERTURB:
@@ -319,9 +343,15 @@ class ResamplingChain:
         self.current: State | None = None
         self.draws = 0
 
+    def _fresh(self) -> State:
+        self.draws += 1
+        return PERTURB[self.method](self.clean, self.g, self.faithful)
+
     def next(self) -> State:
-        """The network for the next image (the first call always draws)."""
-        if self.current is None or rand.scalar(self.g) < self.rate:
-            self.current = PERTURB[self.method](self.clean, self.g, self.faithful)
-            self.draws += 1
+        """The network for the next image. At ``rate >= 1`` the starting network would never be used,
+        so it is not drawn."""
+        if self.current is None and self.rate < 1:
+            self.current = self._fresh()
+        if rand.source(self.g).uniform() < self.rate or self.current is None:
+            self.current = self._fresh()
         return self.current

@@ -45,7 +45,7 @@ class GenerateConfig:
     shard_size: int = 64
     batch: int = 8
     device: str = "cpu"
-    precision: str = "auto"  # what the networks compute in: auto (bf16 where native), fp32 (as released), bf16
+    precision: str = "fp32"  # what the networks compute in: fp32 (as released), bf16, auto (bf16 on a GPU)
 
     @property
     def in_side(self) -> int:
@@ -195,32 +195,36 @@ def _load_all(job: dict[str, Any], cfg: GenerateConfig, device: Any) -> tuple[li
     return items, failed
 
 
+def resized_size(width: int, height: int, side: int) -> tuple[int, int]:
+    """torchvision ``Resize(side)``: the shorter side becomes ``side``, the longer ``int(side * long / short)``
+    (truncated, so 500x375 at 128 is 170x128)."""
+    if width <= height:
+        return side, int(side * height / width)
+    return int(side * width / height), side
+
+
 def _to_tensor(data: bytes, side: int, method: str) -> Any:
-    """Shorter side ``side`` (aspect kept), RGB float in [0, 1], (1, 3, H, W); CAE sizes rounded to 4."""
+    """As released: RGB, ``Resize(side)`` (PIL bilinear), ``ToTensor`` (uint8 / 255), (1, 3, H, W). The CAE
+    takes any size (its output is 4 * (H // 4) by 4 * (W // 4), as released)."""
     import numpy as np
     import torch
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as img:
         img = img.convert("RGB")
-        w, h = img.size
-        scale = side / min(w, h)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        if method == "cae":
-            size = (max(4, size[0] // 4 * 4), max(4, size[1] // 4 * 4))
-        img = img.resize(size, Image.BILINEAR)
-        arr = np.asarray(img, dtype=np.float32) / 255.0
-    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+        size = resized_size(*img.size, side)
+        if size != img.size:  # torchvision leaves an image whose shorter side is already ``side`` alone
+            img = img.resize(size, Image.BILINEAR)
+        arr = np.asarray(img, dtype=np.uint8)
+    return (torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div(255)).unsqueeze(0).contiguous()
 
 
 def _draw(items: list[dict[str, Any]], chain: Any, cfg: GenerateConfig, g: Any) -> None:
     """The released order: per image, maybe a new network (p 0.05), then its activation draws."""
-    from models.deepaugment.batched import act_shape, sample_acts
+    from models.deepaugment.batched import draw_images
 
-    for item in items:
-        item["state"] = chain.next()
-        n_feats = item["state"]["head.0.weight"].shape[0] if cfg.method == "edsr" else 32
-        item["act"] = sample_acts(cfg.method, g, 1, act_shape(cfg.method, item["x"], n_feats), cfg.faithful)[0]
+    for item, (state, act) in zip(items, draw_images(cfg.method, chain, [i["x"] for i in items], g, cfg.faithful)):
+        item["state"], item["act"] = state, act
 
 
 def _buckets(items: list[dict[str, Any]], batch: int) -> Iterator[list[dict[str, Any]]]:
@@ -250,12 +254,17 @@ def _distort_and_save(batch: list[dict[str, Any]], cfg: GenerateConfig, g: Any, 
     return rows
 
 
+def to_uint8(img: Any) -> Any:
+    """An image in [0, 1] (3, H, W) as an (H, W, 3) uint8 array the way ``to_pil_image`` makes it:
+    times 255, truncated (not rounded)."""
+    return (img.clamp(0, 1) * 255).byte().permute(1, 2, 0).cpu().numpy()
+
+
 def _save(row: dict[str, Any], img: Any, cfg: GenerateConfig, out: Path) -> dict[str, Any]:
     from PIL import Image
 
-    arr = (img.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=JPEG_QUALITY)
+    Image.fromarray(to_uint8(img)).save(buf, format="JPEG", quality=JPEG_QUALITY)
     data = buf.getvalue()
     rel = PurePosixPath(frozen.safe_relpath(row["path"])).with_suffix(".jpg").as_posix()
     target = out / rel

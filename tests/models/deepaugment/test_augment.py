@@ -49,7 +49,7 @@ def test_online_precision_option(edsr_weights):
     assert fp32.options["precision"] == "fp32"
     a, b = fp32.batch_transform(x, gen(3)), bf16.batch_transform(x, gen(3))
     assert a.dtype == b.dtype == torch.float32 and not torch.equal(a, b) and float((a - b).abs().mean()) < 2 / 255
-    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, auto"):
         deepaugment_online(edsr_weights=str(edsr_weights), precision="half")
 
 

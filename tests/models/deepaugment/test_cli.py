@@ -71,3 +71,19 @@ def test_generate_without_weights_says_what_to_do(cli, export, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     result = cli("deepaugment", "generate", "--method", "cae", "--train", export, "--out", tmp_path / "o", ok=False)
     assert result.exit_code != 0 and "curate deepaugment fit cae" in result.output
+
+
+def test_generate_mode_is_recorded(cli, export, edsr_weights, tmp_path):
+    for mode, faithful in (("faithful", True), ("intended", False)):
+        out = tmp_path / mode
+        result = cli("deepaugment", "generate", "--method", "edsr", "--train", export, "--out", out, "--weights",
+                     edsr_weights, "--side", "8", "--workers", "1", "--mode", mode)
+        assert "6 images" in result.output
+        info = frozen.read_export(out).info["deepaugment"]
+        assert info["faithful"] is faithful and info["precision"] == "fp32"  # fp32 unless asked otherwise
+    wrong = cli("deepaugment", "generate", "--method", "edsr", "--train", export, "--out", tmp_path / "x",
+                "--weights", edsr_weights, "--mode", "released", ok=False)
+    assert wrong.exit_code != 0 and "faithful" in wrong.output
+    tiny = cli("deepaugment", "generate", "--method", "cae", "--train", export, "--out", tmp_path / "y",
+               "--weights", edsr_weights, "--side", "2", ok=False)
+    assert tiny.exit_code != 0 and "at least 4 pixels" in tiny.output

@@ -82,7 +82,7 @@ def test_other_settings_refused(export, edsr_weights, tmp_path):
     with pytest.raises(CurateError, match="other settings"):
         generate(GenerateConfig("edsr", str(edsr_weights), side=8, seed=1), export, out, workers=1)
     with pytest.raises(CurateError, match="other settings"):  # the arithmetic is a setting too
-        generate(GenerateConfig("edsr", str(edsr_weights), side=8, precision="fp32"), export, out, workers=1)
+        generate(GenerateConfig("edsr", str(edsr_weights), side=8, precision="bf16"), export, out, workers=1)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("x")
     with pytest.raises(CurateError, match="not empty"):
