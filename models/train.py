@@ -221,7 +221,8 @@ def train_one_epoch(cfg: RunConfig, state: TrainState, loader: Any, progress: Pr
         if step % (20 if cfg.accel.cuda else 1) == 0 or state.step == cfg.steps_per_epoch:
             value = loss.item()  # syncs a GPU: only every 20 steps there
             _check_loss(value, epoch, step)
-            progress.update(epoch * cfg.steps_per_epoch + state.step, f"epoch {epoch + 1}/{recipe.epochs} loss {value:.3f}")
+            progress.update(epoch * cfg.steps_per_epoch + state.step,
+                            f"epoch {epoch + 1}/{recipe.epochs} loss {value:.3f}")
         if recipe.checkpoint_every and state.step % recipe.checkpoint_every == 0 and state.step < cfg.steps_per_epoch:
             _save(cfg, state, sums.cpu())
         if cfg.stop_after_steps is not None and state.steps_done >= cfg.stop_after_steps:
@@ -309,7 +310,8 @@ def _build_model(recipe: Recipe, classes: Sequence[Any], accel: Accel, dist: Dis
     log.info("model %s: %s", recipe.model, start)
     model = prepare_model(model, accel)
     if dist.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[accel.device.index] if accel.cuda else None)
+        device_ids = [accel.device.index] if accel.cuda else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     return model, start
 
 
@@ -352,7 +354,8 @@ def _epoch_metrics(cfg: RunConfig, epoch: int, sums: torch.Tensor, lr: float, se
 def gpu_decoding(recipe: Recipe, data: TrainData, accel: Accel) -> bool:
     """Decode training JPEGs on the GPU when asked, no augmentation needs the PIL image and the crop scale
     stays within the image (the GPU path draws boxes with max_scale 1)."""
-    return accel.cuda and recipe.gpu_decode and recipe.max_scale == 1.0 and not any(a.image_transform for a in data.augs)
+    return (accel.cuda and recipe.gpu_decode and recipe.max_scale == 1.0
+            and not any(a.image_transform for a in data.augs))
 
 
 def _loader(cfg: RunConfig, sampler: EpochSampler):
