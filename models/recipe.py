@@ -30,12 +30,12 @@ class Recipe:
     optimizer: str = "sgd"          # sgd | adam
     lr: float = 0.1
     head_lr: float = 0.0            # the classifier's learning rate (0: lr)
-    lr_scale_batch: bool = False    # multiply lr (and head_lr) by batch_size / 256
+    lr_scale_batch: bool = False    # multiply lr (and head_lr) by batch_size / 256: models/schedule.py
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 1e-4
-    schedule: str = "cosine"        # cosine (per step) | step (x0.1 at epochs//3 and 2*(epochs//3)) | constant
-    final_lr: float = 1e-6          # cosine floor, scaled by 256/batch as the reference code
+    schedule: str = "cosine"        # cosine (per step) | step (x0.1 at epochs//3, 2*(epochs//3)) | constant: schedule.py
+    final_lr: float = 1e-6          # cosine floor, scaled by 256/(lr*batch) as the reference code: schedule.py
     loss: str = "ce"                # ce | bce (multi-label)
     image_size: int = 224
     min_scale: float = 0.08
@@ -62,14 +62,6 @@ class Recipe:
     @property
     def amp(self) -> bool:
         return self.precision == "bf16"
-
-    @property
-    def effective_lr(self) -> float:
-        return self.lr * (self.batch_size / 256 if self.lr_scale_batch else 1.0)
-
-    @property
-    def effective_head_lr(self) -> float:
-        return (self.head_lr or self.lr) * (self.batch_size / 256 if self.lr_scale_batch else 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,9 +1,14 @@
 """Training on frozen exports: one recipe, one or more training exports, a run folder.
 
+Laid out as torchvision's classification reference script: ``load_train_data`` opens the exports,
+``train_one_epoch`` runs one epoch's steps, ``evaluate`` scores the validation export, and ``train``
+orchestrates a run. A run's fixed settings travel as a frozen ``RunConfig``; what changes (model,
+optimiser, scheduler, generator, position, history) as a ``TrainState`` (``models.checkpoint``).
+
 A checkpoint is written at the end of every epoch (and every ``checkpoint_every`` steps); it holds
-the model, optimiser, schedule, step position and RNG states, so a killed run resumes to exactly the
-weights an uninterrupted run reaches. Under ``torchrun`` the loop runs DistributedDataParallel
-(NCCL on GPUs, gloo on CPUs); only rank 0 writes.
+everything in the ``TrainState`` and the RNG states, so a killed run resumes to exactly the weights an
+uninterrupted run reaches. The learning-rate schedule and its batch-size scaling: ``models.schedule``.
+Under ``torchrun`` the loop runs DistributedDataParallel (NCCL on GPUs, gloo on CPUs); only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -14,17 +19,22 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from curation.errors import CurateError
-from models import runs
+from models import checkpoint, runs
 from models.accel import Accel, autocast, prepare_model
 from models.augment.augmix import jsd_loss
 from models.augment.registry import build_augmentations
+from models.checkpoint import TrainState, unwrap
 from models.data import (EpochSampler, ExportDataset, aligned_classes, collect_items, make_loader, open_export,
                          to_device_batch)
 from models.recipe import Recipe
+from models.schedule import make_optimizer, make_scheduler, replay_scheduler
 from models.transforms import TrainTransform
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -99,34 +109,59 @@ def load_train_data(recipe: Recipe, train: Sequence[Path], val: Path | None, che
     return TrainData(dataset, classes, manifests, multi, val_export, augs)
 
 
-def lr_factor(recipe: Recipe, step: int, total: int, steps_per_epoch: int) -> float:
-    if recipe.schedule == "cosine":
-        floor = recipe.final_lr / (recipe.lr * recipe.batch_size / 256)
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * step / max(total, 1)))
-    if recipe.schedule == "step":
-        epoch, k = step // max(steps_per_epoch, 1), recipe.epochs // 3  # augmix imagenet.py adjust_learning_rate
-        return 0.1 ** ((epoch >= k) + (epoch >= 2 * k))
-    return 1.0
+@dataclass(frozen=True)
+class RunConfig:
+    """What stays fixed through a run: the recipe and data, where it writes, the device and processes."""
+
+    recipe: Recipe
+    data: TrainData
+    run_dir: Path
+    accel: Accel
+    dist: Dist
+    batch_per_rank: int
+    steps_per_epoch: int
+    description: dict  # config.json: recipe, data manifests, classes, augmentations, world size, start
+    stop_after_steps: int | None = None  # stop (as a kill would) after this many steps of this process
+
+    @property
+    def total_steps(self) -> int:
+        return self.recipe.epochs * self.steps_per_epoch
+
+    @property
+    def batch_transforms(self) -> list:
+        return [a.batch_transform for a in self.data.augs if a.batch_transform]
+
+    @property
+    def views(self) -> int:
+        return max(a.views for a in self.data.augs)
+
+    @property
+    def jsd_weight(self) -> float:
+        return max(a.jsd_weight for a in self.data.augs)
 
 
-def make_optimizer(recipe: Recipe, model):
-    """SGD or Adam; with ``head_lr`` the classifier is its own parameter group. Every group keeps its
-    ``base_lr`` (lr, times batch/256 where the recipe says so) for the schedule to scale."""
-    import torch
+class Progress:
+    """The run's progress bar over all its steps (rich), or nothing when off."""
 
-    from models.registry import classifier
+    def __init__(self, enabled: bool, total: int) -> None:
+        self._bar, self._task = None, None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
 
-    head = classifier(model) if recipe.head_lr else None
-    head_ids = {id(p) for p in head.parameters()} if head is not None else set()
-    groups = [{"params": [p for p in model.parameters() if id(p) not in head_ids], "base_lr": recipe.effective_lr}]
-    if head_ids:
-        groups.append({"params": list(head.parameters()), "base_lr": recipe.effective_head_lr})
-    for g in groups:
-        g["lr"] = g["base_lr"]
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=recipe.effective_lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(groups, lr=recipe.effective_lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
-                           weight_decay=recipe.weight_decay)
+            self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            self._bar.start()
+            self._task = self._bar.add_task("training", total=total)
+
+    def update(self, completed: int, description: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=completed, description=description)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 def compute_loss(logits, target, views: int, jsd_weight: float, multi_label: bool):
@@ -138,27 +173,126 @@ def compute_loss(logits, target, views: int, jsd_weight: float, multi_label: boo
     return base(logits.float(), target)
 
 
+def train_step(cfg: RunConfig, state: TrainState, batch: Sequence, sums: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on ``batch``; adds (loss x n, correct, n) to ``sums``; returns the loss."""
+    import torch
+
+    xs, target = _views(batch, cfg.accel)
+    start, views = state.generator.get_state(), []
+    for v in xs:  # every view of an image gets the same batch-transform draw (the same Noise2Net network)
+        state.generator.set_state(start)
+        views.append(to_device_batch(v, cfg.accel.device, channels_last=cfg.accel.channels_last,
+                                     batch_transforms=cfg.batch_transforms, generator=state.generator))
+    x = torch.cat(views)
+    target = target.to(cfg.accel.device, non_blocking=True)
+    with autocast(cfg.accel):
+        logits = state.model(x)
+    loss = compute_loss(logits, target, cfg.views, cfg.jsd_weight, cfg.data.multi_label)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    state.optimizer.step()
+    with torch.no_grad():
+        n = len(target)
+        sums += torch.stack([loss.detach().double() * n, _correct(logits[:n], target, cfg.data.multi_label),
+                             torch.tensor(float(n), dtype=torch.float64, device=sums.device)])
+    return loss
+
+
+def train_one_epoch(cfg: RunConfig, state: TrainState, loader: Any, progress: Progress) -> dict:
+    """Train epoch ``state.epoch`` from step ``state.step``: its metrics row (without validation), or
+    ``{"stopped_at": {"epoch", "step"}}`` when ``cfg.stop_after_steps`` ends the run early."""
+    import torch
+
+    epoch, recipe = state.epoch, cfg.recipe
+    for fn in cfg.batch_transforms:  # e.g. Noise2Net re-draws its architecture once per epoch
+        if hasattr(fn, "set_epoch"):
+            fn.set_epoch(epoch)
+    state.model.train()
+    sums = torch.zeros(3, dtype=torch.float64, device=cfg.accel.device)
+    if state.partial is not None:  # the sums of the steps before a mid-epoch checkpoint
+        sums += state.partial.to(sums.device)
+        state.partial = None
+    started, lr = time.perf_counter(), state.optimizer.param_groups[0]["lr"]
+    for step, batch in enumerate(loader, start=state.step):
+        lr = state.optimizer.param_groups[0]["lr"]
+        loss = train_step(cfg, state, batch, sums)
+        state.scheduler.step()
+        state.step, state.steps_done = step + 1, state.steps_done + 1
+        if step % (20 if cfg.accel.cuda else 1) == 0 or state.step == cfg.steps_per_epoch:
+            value = loss.item()  # syncs a GPU: only every 20 steps there
+            _check_loss(value, epoch, step)
+            progress.update(epoch * cfg.steps_per_epoch + state.step,
+                            f"epoch {epoch + 1}/{recipe.epochs} loss {value:.3f}")
+        if recipe.checkpoint_every and state.step % recipe.checkpoint_every == 0 and state.step < cfg.steps_per_epoch:
+            _save(cfg, state, sums.cpu())
+        if cfg.stop_after_steps is not None and state.steps_done >= cfg.stop_after_steps:
+            return {"stopped_at": {"epoch": epoch, "step": state.step}}
+    return _epoch_metrics(cfg, epoch, sums, lr, time.perf_counter() - started)
+
+
+def evaluate(cfg: RunConfig, model: torch.nn.Module) -> dict[str, dict]:
+    """Error, DFR's weighted PR-AUC and n on each set of the validation export (rank 0)."""
+    from models.evaluate import evaluate_export
+
+    r = cfg.recipe
+    result = evaluate_export(unwrap(model), cfg.data.val, [c.__dict__ for c in cfg.data.classes], cfg.accel,
+                             r.eval_resize, r.eval_crop, batch_size=r.batch_size, workers=r.workers,
+                             squash=r.eval_squash, draft=r.decode == "draft")
+    return {name: {k: v for k, v in res.items() if k in ("error", "dfr_weighted_pr_auc", "n")}
+            for name, res in result.items()}
+
+
 def train(recipe: Recipe, data: TrainData, run_dir: Path, accel: Accel, dist: Dist | None = None,
           progress: bool = False, stop_after_steps: int | None = None) -> dict:
-    """Train (or resume) into ``run_dir``; returns the last epoch's metrics."""
+    """Train (or resume) into ``run_dir``; returns the last epoch's metrics (or where it stopped)."""
     import torch
 
     dist = dist or Dist()
-    run_dir = Path(run_dir)
-    config = {"recipe": recipe.to_dict(), "data": data.manifests, "classes": [c.__dict__ for c in data.classes],
-              "aug": [{"name": a.name, "options": dict(a.options)} for a in data.augs],
-              "world_size": dist.world, "code_revision": runs.code_revision()}
     with torch.random.fork_rng(devices=[accel.device] if accel.cuda else []):
         torch.manual_seed(recipe.seed)
-        return _run(recipe, data, run_dir, accel, dist, config, progress, stop_after_steps)
+        per_rank, steps_per_epoch = _batches(recipe, data, dist)
+        model, start = _build_model(recipe, data.classes, accel, dist)
+        cfg = RunConfig(recipe, data, Path(run_dir), accel, dist, per_rank, steps_per_epoch,
+                        _describe(recipe, data, dist, start), stop_after_steps)
+        optimizer = make_optimizer(recipe, unwrap(model))
+        state = TrainState(model, optimizer, make_scheduler(recipe, optimizer, steps_per_epoch),
+                           torch.Generator(device=accel.device).manual_seed(recipe.seed))
+        _resume_or_start(cfg, state)
+        sampler = EpochSampler(len(data.dataset), True, recipe.seed, dist.rank, dist.world, drop_last=True)
+        loader = _loader(cfg, sampler)  # workers persist; the sampler carries the epoch
+        last: dict = state.history[-1] if state.history else {}
+        with Progress(progress and dist.main, cfg.total_steps) as bar:
+            while state.epoch < recipe.epochs:
+                sampler.set_epoch(state.epoch, state.step * per_rank)
+                last = train_one_epoch(cfg, state, loader, bar)
+                if "stopped_at" in last:
+                    return last
+                if data.val is not None and dist.main:
+                    last["val"] = evaluate(cfg, state.model)
+                state.history.append(last)
+                state.epoch, state.step = state.epoch + 1, 0
+                _save(cfg, state)
+                if dist.main:
+                    log.info("epoch %d: %s", state.epoch, last)
+        return last
 
 
-def _check_same_run(old: dict, config: dict, run_dir: Path) -> None:
-    keys = ("recipe", "data", "classes", "aug", "world_size")
-    diff = [k for k in keys if old.get(k) != config.get(k)]
-    if diff:
-        raise CurateError(f"{run_dir} holds a run with a different {', '.join(diff)}; resume it with the same "
-                          "arguments or choose a new --out folder")
+def _batches(recipe: Recipe, data: TrainData, dist: Dist) -> tuple[int, int]:
+    """(images per process and step, steps per epoch); the last incomplete batch is dropped."""
+    per_rank = recipe.batch_size // dist.world
+    if per_rank < 1:
+        raise CurateError(f"batch_size {recipe.batch_size} is smaller than the {dist.world} processes")
+    steps_per_epoch = len(data.dataset) // dist.world // per_rank
+    if steps_per_epoch == 0:
+        raise CurateError(f"{len(data.dataset)} training images are fewer than one batch of {recipe.batch_size}")
+    return per_rank, steps_per_epoch
+
+
+def _describe(recipe: Recipe, data: TrainData, dist: Dist, start: dict) -> dict:
+    """The run's config.json (also in every checkpoint)."""
+    return {"recipe": recipe.to_dict(), "data": data.manifests, "classes": [c.__dict__ for c in data.classes],
+            "aug": [{"name": a.name, "options": dict(a.options)} for a in data.augs], "world_size": dist.world,
+            "code_revision": runs.code_revision(), "start": start}
 
 
 def _build_model(recipe: Recipe, classes: Sequence[Any], accel: Accel, dist: Dist):
@@ -176,164 +310,71 @@ def _build_model(recipe: Recipe, classes: Sequence[Any], accel: Accel, dist: Dis
     log.info("model %s: %s", recipe.model, start)
     model = prepare_model(model, accel)
     if dist.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[accel.device.index] if accel.cuda else None)
+        device_ids = [accel.device.index] if accel.cuda else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     return model, start
 
 
-def _restore(ckpt: dict, model, optimizer, generator, accel: Accel) -> dict:
-    """Load weights, optimiser and RNG states; return the position (epoch, step, history)."""
-    import torch
-
-    _unwrap(model).load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    generator.set_state(ckpt["rng"]["generator"])
-    if accel.cuda and "cuda" in ckpt["rng"]:
-        torch.cuda.set_rng_state(ckpt["rng"]["cuda"], accel.device)
-    return {"epoch": ckpt["epoch"], "step": ckpt["step"], "history": list(ckpt["history"])}
-
-
-def _run(recipe, data, run_dir, accel, dist, config, progress, stop_after_steps) -> dict:
-    import torch
-
-    model, start = _build_model(recipe, data.classes, accel, dist)
-    config["start"] = start
-    per_rank = recipe.batch_size // dist.world
-    if per_rank < 1:
-        raise CurateError(f"batch_size {recipe.batch_size} is smaller than the {dist.world} processes")
-    sampler = EpochSampler(len(data.dataset), True, recipe.seed, dist.rank, dist.world, drop_last=True)
-    steps_per_epoch = len(sampler) // per_rank
-    if steps_per_epoch == 0:
-        raise CurateError(f"{len(data.dataset)} training images are fewer than one batch of {recipe.batch_size}")
-    optimizer = make_optimizer(recipe, _unwrap(model))
-    generator = torch.Generator(device=accel.device).manual_seed(recipe.seed)
-    state = {"epoch": 0, "step": 0, "history": []}
-    ckpt = runs.load_checkpoint(run_dir)
-    if ckpt is not None:
-        _check_same_run(ckpt["config"], config, run_dir)
-        state = _restore(ckpt, model, optimizer, generator, accel)
-        log.info("resuming %s at epoch %d step %d", run_dir, state["epoch"], state["step"])
-    elif dist.main:
-        runs.write_json(run_dir / runs.CONFIG, config)
-    loop = _Loop(recipe, data, run_dir, accel, dist, config, model, optimizer, generator, steps_per_epoch,
-                 _progress(progress and dist.main, steps_per_epoch * recipe.epochs), stop_after_steps)
-    loader = _loader(recipe, data, sampler, per_rank, accel)  # workers persist; the sampler carries the epoch
-    last: dict = state["history"][-1] if state["history"] else {}
-    try:
-        for epoch in range(state["epoch"], recipe.epochs):
-            start_step = state["step"] if epoch == state["epoch"] else 0
-            sampler.set_epoch(epoch, start_step * per_rank)
-            partial = ckpt.get("partial") if ckpt is not None and epoch == state["epoch"] else None
-            last = loop.epoch(loader, epoch, start_step, partial, state["history"])
-            if "stopped_at" in last:
-                return last
-            state["history"].append(last)
-            loop.save(epoch + 1, 0, state["history"], None)
-            if dist.main:
-                log.info("epoch %d: %s", epoch + 1, last)
-    finally:
-        _close(loop.bar)
-    return last
+def _resume_or_start(cfg: RunConfig, state: TrainState) -> None:
+    """Continue from the run folder's checkpoint, or begin the run there (config.json)."""
+    ckpt = runs.load_checkpoint(cfg.run_dir)
+    if ckpt is None:
+        if cfg.dist.main:
+            runs.write_json(cfg.run_dir / runs.CONFIG, cfg.description)
+        return
+    checkpoint.check_same_run(ckpt["config"], cfg.description, cfg.run_dir)
+    if not checkpoint.restore(state, ckpt, cfg.accel):
+        state.scheduler = replay_scheduler(cfg.recipe, state.optimizer, cfg.steps_per_epoch,
+                                           state.position(cfg.steps_per_epoch))
+    log.info("resuming %s at epoch %d step %d", cfg.run_dir, state.epoch, state.step)
 
 
-class _Loop:
-    """One run's training steps; holds the pieces every step needs."""
+def _save(cfg: RunConfig, state: TrainState, partial: torch.Tensor | None = None) -> None:
+    if cfg.dist.main:
+        checkpoint.save(cfg.run_dir, state, cfg.description, cfg.accel, partial)
 
-    def __init__(self, recipe, data, run_dir, accel, dist, config, model, optimizer, generator, steps_per_epoch,
-                 bar, stop_after_steps):
-        self.recipe, self.data, self.run_dir, self.accel, self.dist = recipe, data, run_dir, accel, dist
-        self.config, self.model, self.optimizer, self.generator = config, model, optimizer, generator
-        self.steps_per_epoch, self.bar, self.stop_after_steps, self.steps_done = steps_per_epoch, bar, stop_after_steps, 0
-        self.batch_transforms = [a.batch_transform for a in data.augs if a.batch_transform]
-        self.views = max(a.views for a in data.augs)
-        self.jsd_weight = max(a.jsd_weight for a in data.augs)
 
-    def epoch(self, loader, epoch: int, start_step: int, partial, history: list) -> dict:
-        import torch
+def _check_loss(loss: float, epoch: int, step: int) -> None:
+    if not math.isfinite(loss):
+        raise CurateError(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; lower the learning "
+                          "rate (--lr) and start a new run folder")
 
-        recipe, total = self.recipe, self.steps_per_epoch * self.recipe.epochs
-        for fn in self.batch_transforms:  # e.g. Noise2Net re-draws its architecture once per epoch
-            if hasattr(fn, "set_epoch"):
-                fn.set_epoch(epoch)
-        self.model.train()
-        sums = torch.zeros(3, dtype=torch.float64, device=self.accel.device)
-        if partial is not None:
-            sums += partial.to(sums.device)
-        started = time.perf_counter()
-        for step, batch in enumerate(loader, start=start_step):
-            factor = lr_factor(recipe, epoch * self.steps_per_epoch + step, total, self.steps_per_epoch)
-            for group in self.optimizer.param_groups:
-                group["lr"] = group["base_lr"] * factor
-            loss = self.step(batch, sums)
-            self.steps_done += 1
-            if step % (20 if self.accel.cuda else 1) == 0 or step + 1 == self.steps_per_epoch:
-                self._check(loss.item(), epoch, step)  # .item() syncs a GPU: only every 20 steps there
-            if recipe.checkpoint_every and (step + 1) % recipe.checkpoint_every == 0 and step + 1 < self.steps_per_epoch:
-                self.save(epoch, step + 1, history, sums.cpu())
-            if self.stop_after_steps is not None and self.steps_done >= self.stop_after_steps:
-                return {"stopped_at": {"epoch": epoch, "step": step + 1}}
-        return _epoch_metrics(recipe, self.data, self.model, self.accel, self.dist, epoch, sums.cpu(),
-                              self.optimizer, started)
 
-    def step(self, batch, sums):
-        import torch
+def _epoch_metrics(cfg: RunConfig, epoch: int, sums: torch.Tensor, lr: float, seconds: float) -> dict:
+    """The epoch's row: loss and top-1 error over all processes' samples, the last step's rate, speed."""
+    import torch.distributed as tdist
 
-        xs, target = _views(batch, self.accel)
-        start = self.generator.get_state()
-        views = []
-        for v in xs:  # every view of an image gets the same batch-transform draw (the same Noise2Net network)
-            self.generator.set_state(start)
-            views.append(to_device_batch(v, self.accel.device, channels_last=self.accel.channels_last,
-                                         batch_transforms=self.batch_transforms, generator=self.generator))
-        x = torch.cat(views)
-        target = target.to(self.accel.device, non_blocking=True)
-        with autocast(self.accel):
-            logits = self.model(x)
-        loss = compute_loss(logits, target, self.views, self.jsd_weight, self.data.multi_label)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        with torch.no_grad():
-            n = len(target)
-            sums += torch.stack([loss.detach().double() * n, _correct(logits[:n], target, self.data.multi_label),
-                                 torch.tensor(float(n), dtype=torch.float64, device=sums.device)])
-        return loss
-
-    def _check(self, loss: float, epoch: int, step: int) -> None:
-        if not math.isfinite(loss):
-            raise CurateError(f"the loss became {loss} at epoch {epoch + 1}, step {step + 1}; lower the learning "
-                              "rate (--lr) and start a new run folder")
-        if self.bar is not None:
-            self.bar[0].update(self.bar[1], completed=epoch * self.steps_per_epoch + step + 1,
-                               description=f"epoch {epoch + 1}/{self.recipe.epochs} loss {loss:.3f}")
-
-    def save(self, epoch: int, step: int, history: list, partial) -> None:
-        _save(self.run_dir, self.dist, self.model, self.optimizer, self.generator, self.accel, self.config, self.data,
-              epoch, step, history, partial)
+    if cfg.dist.world > 1:
+        tdist.all_reduce(sums)
+    loss, correct, n = sums.tolist()
+    return {"epoch": epoch + 1, "train_loss": loss / n, "train_top1_error": 1 - correct / n, "lr": lr, "images": int(n),
+            "images_per_s": n / max(seconds, 1e-9)}
 
 
 def gpu_decoding(recipe: Recipe, data: TrainData, accel: Accel) -> bool:
     """Decode training JPEGs on the GPU when asked, no augmentation needs the PIL image and the crop scale
     stays within the image (the GPU path draws boxes with max_scale 1)."""
-    return accel.cuda and recipe.gpu_decode and recipe.max_scale == 1.0 and not any(a.image_transform for a in data.augs)
+    return (accel.cuda and recipe.gpu_decode and recipe.max_scale == 1.0
+            and not any(a.image_transform for a in data.augs))
 
 
-def _loader(recipe: Recipe, data: TrainData, sampler: EpochSampler, per_rank: int, accel: Accel):
+def _loader(cfg: RunConfig, sampler: EpochSampler):
     import torch
 
-    if not gpu_decoding(recipe, data, accel):
-        return make_loader(data.dataset, per_rank, sampler, recipe.workers, accel.cuda, drop_last=True)
+    recipe, data = cfg.recipe, cfg.data
+    if not gpu_decoding(recipe, data, cfg.accel):
+        return make_loader(data.dataset, cfg.batch_per_rank, sampler, recipe.workers, cfg.accel.cuda, drop_last=True)
     from models.accel import JpegBytesDataset, collate_bytes
 
     ds = JpegBytesDataset(data.dataset.items, data.dataset, "train", recipe.image_size, seed=recipe.seed,
                           min_scale=recipe.min_scale)
-    return torch.utils.data.DataLoader(ds, batch_size=per_rank, sampler=sampler, num_workers=recipe.workers,
+    return torch.utils.data.DataLoader(ds, batch_size=cfg.batch_per_rank, sampler=sampler, num_workers=recipe.workers,
                                        collate_fn=collate_bytes, drop_last=True, pin_memory=True,
                                        persistent_workers=recipe.workers > 0,
                                        prefetch_factor=4 if recipe.workers else None)
 
 
-def _views(batch, accel: Accel):
+def _views(batch: Sequence, accel: Accel):
     """(list of view batches, targets) from either loader."""
     if len(batch) == 4:  # encoded bytes + boxes: decode on the device
         from models.accel import decode_on_device
@@ -341,11 +382,6 @@ def _views(batch, accel: Accel):
         datas, boxes, target, _ = batch
         return [decode_on_device(datas, boxes, accel.device)], target
     return batch[0], batch[1]
-
-
-def _unwrap(model: Any) -> Any:
-    model = getattr(model, "module", model)
-    return getattr(model, "_orig_mod", model)
 
 
 def _correct(logits, target, multi_label: bool):
@@ -356,57 +392,3 @@ def _correct(logits, target, multi_label: bool):
     if multi_label:
         return target[torch.arange(len(top), device=top.device), top].double().sum()
     return (top == target).double().sum()
-
-
-def _epoch_metrics(recipe, data, model, accel, dist, epoch, sums, optimizer, started) -> dict:
-    import torch.distributed as tdist
-
-    if dist.world > 1:
-        tdist.all_reduce(sums)
-    loss, correct, n = sums.tolist()
-    row = {"epoch": epoch + 1, "train_loss": loss / n, "train_top1_error": 1 - correct / n,
-           "lr": optimizer.param_groups[0]["lr"], "images": int(n),
-           "images_per_s": n / max(time.perf_counter() - started, 1e-9)}
-    if data.val is not None and dist.main:
-        from models.evaluate import evaluate_export
-
-        result = evaluate_export(_unwrap(model), data.val, [c.__dict__ for c in data.classes], accel,
-                                 recipe.eval_resize, recipe.eval_crop, batch_size=recipe.batch_size,
-                                 workers=recipe.workers, squash=recipe.eval_squash,
-                                 draft=recipe.decode == "draft")
-        row["val"] = {name: {k: v for k, v in r.items() if k in ("error", "dfr_weighted_pr_auc", "n")}
-                      for name, r in result.items()}
-    return row
-
-
-def _save(run_dir, dist, model, optimizer, generator, accel, config, data, epoch, step, history, partial) -> None:
-    import torch
-
-    if not dist.main:
-        return
-    rng = {"torch": torch.get_rng_state(), "generator": generator.get_state().cpu()}
-    if accel.cuda:
-        rng["cuda"] = torch.cuda.get_rng_state(accel.device)
-    state = {"format": "curate-checkpoint", "config": config, "classes": config["classes"],
-             "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(), "rng": rng,
-             "epoch": epoch, "step": step, "history": history, "code_revision": config["code_revision"],
-             "manifests": data.manifests}
-    if partial is not None:
-        state["partial"] = partial
-    runs.save_checkpoint(run_dir, state)
-    runs.rewrite_metrics(run_dir, history)
-
-
-def _progress(enabled: bool, total: int):
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    bar.start()
-    return bar, bar.add_task("training", total=total)
-
-
-def _close(bar) -> None:
-    if bar is not None:
-        bar[0].stop()

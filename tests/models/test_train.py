@@ -4,6 +4,7 @@ and the CLI from train to evaluate to report."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -61,6 +62,27 @@ def test_resume_mid_epoch_gives_the_same_weights(photos, tmp_path):
         [m["train_loss"] for m in read_metrics(tmp_path / "full")] == \
         [m["train_loss"] for m in read_metrics(tmp_path / "resumed")]
 
+
+
+def test_a_checkpoint_without_scheduler_state_resumes_to_the_same_weights(photos, tmp_path):
+    """Checkpoints written before the scheduler was saved: the schedule's position is recomputed from the step.
+    Also the metrics' lr column: the rate of each epoch's last step, from the release's per-step cosine."""
+    recipe = load_recipe("tiny-cpu", dict(TINY, epochs=2, checkpoint_every=1))
+    _run(recipe, photos, tmp_path / "full")
+    _run(recipe, photos, tmp_path / "old", stop_after_steps=4)
+    ckpt = load_checkpoint(tmp_path / "old")
+    assert (ckpt["epoch"], ckpt["step"]) == (0, 4)
+    del ckpt["lr_scheduler"]
+    for group in ckpt["optimizer"]["param_groups"]:  # the older loop's own key, and the rate it had set last
+        group["base_lr"], group["lr"] = group.pop("initial_lr"), 0.5
+    torch.save(ckpt, tmp_path / "old" / "checkpoint.pt")
+    _run(recipe, photos, tmp_path / "old")
+    assert _same(_weights(tmp_path / "full"), _weights(tmp_path / "old"))
+    spe, total = 6, 12  # 48 training images, batch 8
+    floor = recipe.final_lr / (recipe.lr * recipe.batch_size / 256)
+    expected = [recipe.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos((e * spe - 1) / total * math.pi)))
+                for e in (1, 2)]
+    assert [m["lr"] for m in read_metrics(tmp_path / "full")] == pytest.approx(expected, rel=1e-12)
 
 def _cli_env(tmp_path):
     return dict(os.environ, CURATE_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
