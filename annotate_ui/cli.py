@@ -38,7 +38,7 @@ def hits() -> None:
 @click.option("--expires-days", type=float, default=None, help="Days until the HITs expire (default: never).")
 @click.option("--batch", default=None, help="A batch name to group these HITs.")
 @click.option("--max-hits", type=int, default=None, help="At most this many HITs per class.")
-@click.option("--qualification", is_flag=True, help="Create one gold-only qualification HIT for the class instead.")
+@click.option("--qualification", is_flag=True, help="Create the class's qualification pool instead (each new worker gets a random draw of it).")
 @click.option("--seed", default=0, help="Seed of the shuffles and gold choice.")
 @pass_cli
 def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candidates: int | None,
@@ -54,7 +54,8 @@ def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candi
     """
     import numpy as np
 
-    from annotate_ui.hits import candidate_images, create_hits, create_qualification, resolve_class
+    from annotate_ui.hits import (candidate_images, create_hits, create_qualification, guess_pass_probability,
+                                  resolve_class)
     from curation.db.session import session_scope
     from curation.taxonomy import get_class_set
 
@@ -71,7 +72,11 @@ def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candi
             if len(targets) != 1:
                 raise click.UsageError("--qualification needs exactly one --class")
             hit = create_qualification(session, targets[0], cfg, rng, reward)
-            click.echo(f"qualification HIT {hit.public_id} for {targets[0].name}: {len(hit.items)} gold images")
+            n = cfg.qualification_positives + cfg.qualification_negatives
+            chance = guess_pass_probability(n, cfg.qualification_pass)
+            click.echo(f"qualification pool {hit.public_id} for {targets[0].name}: {len(hit.items)} gold images; "
+                       f"each worker gets their own {n} in their own order, pass mark {cfg.qualification_pass:.0%}: "
+                       f"random ticking passes with probability {chance:.2%}")
             return
         for cls in targets:
             plan = create_hits(session, cls, cfg, rng, reward, expires, batch, max_hits)

@@ -28,19 +28,68 @@
     var form = document.getElementById("hit-form");
     var boxes = Array.prototype.slice.call(grid.querySelectorAll("input[type=checkbox]"));
     var counter = document.getElementById("selected-count");
+    var position = document.getElementById("position");
     var data = JSON.parse(document.getElementById("hit-data").textContent || "{}");
+    var confirmBox = document.getElementById("confirm");
+    var zoom = document.getElementById("zoom");
     var history = [];
-    function count() { counter.textContent = boxes.filter(function (b) { return b.checked; }).length; }
+    function ticked() { return boxes.filter(function (b) { return b.checked; }).length; }
+    function count() { counter.textContent = ticked(); }
     boxes.forEach(function (box, i) {
       box.addEventListener("change", function () { history.push(i); count(); });
+      box.addEventListener("focus", function () { if (position) { position.textContent = i + 1; } });
     });
     count();
+    function enlarge(i) {
+      if (!zoom || i < 0) { return; }
+      var img = boxes[i].closest(".cell").querySelector("img");
+      document.getElementById("zoom-img").src = img.src;
+      zoom.showModal();
+    }
+    if (zoom) {
+      zoom.addEventListener("close", function () { var i = Number(zoom.dataset.from || 0); boxes[i] && boxes[i].focus(); });
+      zoom.addEventListener("click", function () { zoom.close(); });
+    }
+    grid.querySelectorAll(".cell img").forEach(function (img, i) {
+      img.addEventListener("dblclick", function (ev) { ev.preventDefault(); zoom.dataset.from = i; enlarge(i); });
+    });
     if (data.preview) { return; }
+    var confirmed = false;
+    function ask() {
+      var n = ticked();
+      document.getElementById("confirm-text").textContent = n === 0
+        ? "You ticked no image. Submit anyway, saying none of the " + boxes.length + " images shows " + data.class_name + "?"
+        : "Submit " + n + " of " + boxes.length + " images as showing " + data.class_name + "?";
+      confirmBox.showModal();
+      document.getElementById("confirm-yes").focus();
+    }
+    form.addEventListener("submit", function (ev) {
+      if (!confirmed && ticked() === 0) { ev.preventDefault(); ev.stopImmediatePropagation(); ask(); }
+    }, true);
     onceOnly(form);
+    document.getElementById("confirm-yes").addEventListener("click", function () {
+      confirmed = true; confirmBox.close(); form.requestSubmit(document.getElementById("submit"));
+    });
+    document.getElementById("confirm-no").addEventListener("click", function () { confirmBox.close(); });
+    confirmBox.addEventListener("close", function () { if (!confirmed && boxes.length) { boxes[0].focus(); } });
     if (boxes.length && document.activeElement === document.body) { boxes[0].focus(); }
+    var left = document.getElementById("lease-left");
+    if (left) {
+      var until = Date.now() + Number(left.dataset.seconds) * 1000;
+      var tick = function () {
+        var s = Math.max(0, Math.round((until - Date.now()) / 1000));
+        left.textContent = Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2);
+        if (s < 120) { left.classList.add("low"); }
+        if (s === 0) { left.textContent = "0:00 (time is up: this HIT went back to the pool)"; return; }
+        window.setTimeout(tick, 1000);
+      };
+      tick();
+    }
     document.addEventListener("keydown", function (ev) {
       if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(document.activeElement)) { return; }
-      var i = boxes.indexOf(document.activeElement);
+      if ((confirmBox && confirmBox.open) || (zoom && zoom.open)) { return; }  // dialogs handle their keys
+      var active = document.activeElement;
+      var i = boxes.indexOf(active);
       var step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns(boxes), ArrowUp: -columns(boxes) }[ev.key];
       if (step !== undefined) {
         ev.preventDefault();
@@ -49,13 +98,19 @@
       } else if (ev.key === "x" && i >= 0) {
         ev.preventDefault();
         boxes[i].click();
+      } else if (ev.key === "e" && i >= 0) {
+        ev.preventDefault();
+        zoom.dataset.from = i;
+        enlarge(i);
       } else if (ev.key === "u") {
         ev.preventDefault();
         var last = history.pop();
         if (last !== undefined) { boxes[last].checked = !boxes[last].checked; boxes[last].focus(); count(); }
       } else if (ev.key === "Enter") {
+        // Enter on another button or link (e.g. "Return this HIT") does that button's job, never a submit
+        if (active && (active.tagName === "BUTTON" || active.tagName === "A") && active.id !== "submit") { return; }
         ev.preventDefault();
-        form.requestSubmit(document.getElementById("submit"));
+        ask();
       }
     });
     window.addEventListener("load", function () {
