@@ -31,7 +31,7 @@ def _voted_by(user: User):
 
 
 def queue(session: Session, user: User, method: str, reviews_per_image: int, limit: int = 50,
-          class_id: int | None = None) -> list[QueueItem]:
+          class_id: int | None = None, image_id: int | None = None) -> list[QueueItem]:
     """Accepted images this reviewer has not decided on, that still need reviews, oldest first."""
     done_by_me = select(Review.image_id).where(Review.user_id == user.id, Review.current.is_(True))
     counts = (select(Review.image_id, func.count(func.distinct(Review.user_id)).label("n"))
@@ -45,7 +45,15 @@ def queue(session: Session, user: User, method: str, reviews_per_image: int, lim
         stmt = stmt.where(AggregatedLabel.image_id.not_in(_voted_by(user)))
     if class_id is not None:
         stmt = stmt.where(AggregatedLabel.class_id == class_id)
+    if image_id is not None:
+        stmt = stmt.where(AggregatedLabel.image_id == image_id)
     return [QueueItem(r.image_id, r.class_id, r.frequency, r.posterior, r.n_votes) for r in session.scalars(stmt)]
+
+
+def in_queue(session: Session, user: User, method: str, reviews_per_image: int, image_id: int,
+             class_id: int) -> bool:
+    """Whether this (image, class) is waiting for this reviewer (only those may be decided)."""
+    return bool(queue(session, user, method, reviews_per_image, limit=1, class_id=class_id, image_id=image_id))
 
 
 def queue_size(session: Session, user: User, method: str, reviews_per_image: int) -> int:

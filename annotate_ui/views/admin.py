@@ -46,7 +46,7 @@ def dashboard():
                            hits=hits, submitted=submitted)
 
 
-@bp.post("/workers/<int:worker_id>/flag")
+@bp.post("/workers/<int(max=2147483647):worker_id>/flag")
 @login_required("admin")
 def flag(worker_id: int):
     worker = db().get(Worker, worker_id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from annotate_ui import review as reviews
-from annotate_ui.views.common import db, login_required, state
+from annotate_ui.views.common import db, login_required, parse_id, state
 from annotate_ui.views.images import image_url
 from curation.db.models import AggregatedLabel, ImageClass
 
@@ -47,16 +47,13 @@ def next_image():
 @login_required("reviewer", "admin")
 def decide():
     form = request.form
-    try:
-        image_id, class_id = int(form.get("image_id", "")), int(form.get("class_id", ""))
-    except ValueError:
-        flash("That form was incomplete; nothing was recorded.")
-        return redirect(url_for("review.next_image"))
-    label = db().scalar(select(AggregatedLabel).where(AggregatedLabel.image_id == image_id,
-                                                      AggregatedLabel.class_id == class_id))
+    image_id, class_id = parse_id(form.get("image_id")), parse_id(form.get("class_id"))
+    if image_id is None or class_id is None:
+        abort(400, description="That form named no valid image or class; nothing was recorded.")
+    cfg = state().cfg
     cls = db().get(ImageClass, class_id)
-    if label is None or cls is None:
-        flash("That image is not awaiting review.")
+    if cls is None or not reviews.in_queue(db(), g.user, cfg.review_method, cfg.reviews_per_image, image_id, class_id):
+        flash("That image is not in your review queue; nothing was recorded.")
         return redirect(url_for("review.next_image"))
     decision = form.get("decision", "")
     new_class = None
