@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from annotate_ui.server import running_server
 from curation.db.models import Assignment, Hit, HitItem, Review, Vote
@@ -51,43 +51,64 @@ def focused_index(page) -> int:
     return int(page.evaluate("document.activeElement.dataset.index"))
 
 
+def grid_values(page) -> list[str]:
+    return page.eval_on_selector_all("#grid input", "els => els.map(e => e.value)")
+
+
+def confirm_with_enter(page) -> None:
+    """Enter asks first; a second Enter on the dialog's focused Submit sends the HIT."""
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm[open]")
+    wait_focus(page, "#confirm-yes")
+    press(page, "Enter")
+
+
+def start_hit(page, world, url: str) -> None:
+    page.goto(f"{url}/join/{new_invite(world)}")
+    wait_focus(page, "#join")
+    press(page, "Enter")  # the autofocused join button
+    wait_focus(page, "#start")
+    press(page, "Enter")  # the autofocused start button
+    wait_focus(page, "#grid input")
+
+
 def test_worker_does_qualification_and_a_hit_with_the_keyboard(sqlite_world, page, tmp_path):
     world = sqlite_world
     make_hits(world, ("cat",), qualification="cat")
-    with session_scope(world.engine) as session:
-        answers = dict(session.execute(select(HitItem.token, HitItem.gold_answer)).all())
     with running_server(make_app(world), threads=4) as url:
-        page.goto(f"{url}/join/{new_invite(world)}")
-        wait_focus(page, "#join")
-        press(page, "Enter")  # the autofocused join button
-        wait_focus(page, "#start")
-        press(page, "Enter")  # the autofocused start button
+        start_hit(page, world, url)
         assert "Qualification task" in page.content()
-        wait_focus(page, "#grid input")
-        values = page.eval_on_selector_all("#grid input", "els => els.map(e => e.value)")
-        assert focused_index(page) == 0
+        values = grid_values(page)
+        with session_scope(world.engine) as session:
+            answers = dict(session.execute(select(HitItem.token, HitItem.gold_answer)
+                                           .where(HitItem.token.in_(values))).all())
+        assert focused_index(page) == 0 and len(answers) == len(values) == 4
         for i, value in enumerate(values):
             if answers[value]:
-                page.keyboard.press("Space")
+                page.keyboard.press("x" if i % 2 else "Space")  # both tick
             if i < len(values) - 1:
                 page.keyboard.press("ArrowRight")
                 assert focused_index(page) == i + 1
-        press(page, "Enter")
+        confirm_with_enter(page)
         assert "Qualification passed" in page.inner_text("#qual-result")
         wait_focus(page, "#next")
         press(page, "Enter")  # the autofocused "Next HIT"
         wait_focus(page, "#grid input")
-        values = page.eval_on_selector_all("#grid input", "els => els.map(e => e.value)")
+        values = grid_values(page)
+        assert page.inner_text("#class-definition").startswith("cat:")
+        assert "Example 1: this is a cat" in page.inner_text(".examples")
         page.keyboard.press("Space")             # tick image 1
         page.keyboard.press("ArrowRight")
+        assert page.inner_text("#position") == "2"
         page.keyboard.press("Space")             # tick image 2 ...
         page.keyboard.press("u")                 # ... and undo that
         assert page.inner_text("#selected-count") == "1"
         page.keyboard.press("ArrowLeft")
         assert focused_index(page) == 0
         page.screenshot(path=str(tmp_path / "worker_hit.png"))
-        press(page, "Enter")
+        confirm_with_enter(page)
         code = page.inner_text("#completion-code")
+        assert page.inner_text("#done-count") == "2"
         page.screenshot(path=str(tmp_path / "worker_done.png"))
     assert len(code) == 12 and (tmp_path / "worker_hit.png").stat().st_size > 1000
     with session_scope(world.engine) as session:
@@ -95,6 +116,51 @@ def test_worker_does_qualification_and_a_hit_with_the_keyboard(sqlite_world, pag
         ticked = session.scalars(select(HitItem.token).join(Vote, Vote.hit_item_id == HitItem.id)
                                  .where(Vote.assignment_id == label.id, Vote.selected.is_(True))).all()
     assert label.status == "submitted" and label.completion_code == code and ticked == [values[0]]
+
+
+def test_enter_on_return_gives_the_hit_back_and_submits_nothing(sqlite_world, page):
+    world = sqlite_world
+    make_hits(world, ("cat",))
+    with running_server(make_app(world), threads=4) as url:
+        start_hit(page, world, url)
+        page.keyboard.press("Space")
+        page.focus("#submit")
+        page.keyboard.press("Tab")  # from Submit to "Return this HIT"
+        wait_focus(page, "#return")
+        press(page, "Enter")
+        assert "Image labeling" in page.content() and page.url.endswith("/w")
+    with session_scope(world.engine) as session:
+        assert session.scalar(select(Assignment.status)) == "returned"
+        assert session.scalar(select(func.count()).select_from(Vote)) == 0
+
+
+def test_enter_with_nothing_ticked_asks_and_escape_keeps_working(sqlite_world, page):
+    world = sqlite_world
+    make_hits(world, ("cat",))
+    with running_server(make_app(world), threads=4) as url:
+        start_hit(page, world, url)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#confirm[open]")
+        assert "ticked no image" in page.inner_text("#confirm-text")
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#confirm:not([open])", state="attached")
+        wait_focus(page, "#grid input")
+        with session_scope(world.engine) as session:
+            assert session.scalar(select(func.count()).select_from(Vote)) == 0
+        page.keyboard.press("e")  # enlarge the focused image, Escape closes it
+        page.wait_for_selector("#zoom[open]")
+        big = page.eval_on_selector("#zoom-img", "img => img.naturalWidth")
+        assert big > 0
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#zoom:not([open])", state="attached")
+        first = page.inner_text("#lease-left")
+        page.wait_for_function("t => document.getElementById('lease-left').textContent !== t", arg=first,
+                               timeout=5000)  # the lease counts down
+        confirm_with_enter(page)
+        assert page.inner_text("#completion-code")
+    with session_scope(world.engine) as session:
+        assert session.scalar(select(Assignment.status)) == "submitted"
+        assert session.scalar(select(func.count()).where(Vote.selected.is_(True))) == 0
 
 
 def test_reviewer_reviews_a_batch_with_the_keyboard(sqlite_world, page, tmp_path):
