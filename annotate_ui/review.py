@@ -69,8 +69,9 @@ def may_review(session: Session, user: User, image_id: int) -> bool:
 
 
 def decide(session: Session, user: User, image_id: int, decision: str, proposed_class_id: int,
-           class_id: int | None = None, note: str = "") -> Review:
-    """Record a decision; ``relabel`` needs the new ``class_id``. Supersedes this reviewer's earlier one."""
+           class_id: int | None = None, note: str = "", classes: list[str] | None = None) -> Review:
+    """Record a decision; ``relabel`` needs the new ``class_id``, ``multi`` the ``classes`` (keys) the
+    image shows. Supersedes this reviewer's earlier one."""
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}; valid: {', '.join(DECISIONS)}")
     if not may_review(session, user, image_id):
@@ -82,7 +83,8 @@ def decide(session: Session, user: User, image_id: int, decision: str, proposed_
     session.execute(update(Review).where(Review.user_id == user.id, Review.image_id == image_id,
                                          Review.current.is_(True)).values(current=False))
     review = Review(image_id=image_id, user_id=user.id, decision=decision, class_id=final,
-                    proposed_class_id=proposed_class_id, note=note[:2000], current=True)
+                    proposed_class_id=proposed_class_id, note=note[:2000], current=True,
+                    classes=",".join(classes or []) if decision == "multi" else "")
     session.add(review)
     session.flush()
     return review

@@ -118,27 +118,93 @@
     });
   }
 
+  function score(text, label) {
+    // 0 is best: a prefix, then a substring, then letters in order (a fuzzy subsequence); -1 no match
+    if (label.indexOf(text) === 0) { return 0; }
+    if (label.indexOf(text) > 0) { return 1; }
+    var k = 0;
+    for (var i = 0; i < label.length && k < text.length; i++) { if (label[i] === text[k]) { k++; } }
+    return k === text.length ? 2 : -1;
+  }
+
   function setupReview(section) {
     var form = document.getElementById("decide-form");
     var search = document.getElementById("new-class");
+    var list = document.getElementById("class-suggestions");
+    var options = Array.prototype.map.call(document.querySelectorAll("#class-list option"), function (o) { return o.value; });
+    var filter = document.getElementById("multi-filter");
+    var picks = Array.prototype.slice.call(document.querySelectorAll("#multi-classes label"));
+    var note = document.getElementById("note");
     onceOnly(form);
+    function suggest() {
+      var text = search.value.trim().toLowerCase();
+      list.textContent = "";
+      if (!text) { return; }
+      options.map(function (o) { return [score(text, o.toLowerCase()), o]; })
+        .filter(function (p) { return p[0] >= 0; })
+        .sort(function (a, b) { return a[0] - b[0]; }).slice(0, 8)
+        .forEach(function (p) {
+          var li = document.createElement("li");
+          li.textContent = p[1]; li.setAttribute("role", "option"); li.tabIndex = -1;
+          li.addEventListener("keydown", function (ev) {
+            if (ev.key === "Enter") { ev.preventDefault(); search.value = li.textContent; form.requestSubmit(document.getElementById("relabel")); }
+            else if (ev.key === "ArrowDown" && li.nextSibling) { ev.preventDefault(); li.nextSibling.focus(); }
+            else if (ev.key === "ArrowUp") { ev.preventDefault(); (li.previousSibling || search).focus(); }
+            else if (ev.key === "Escape") { search.focus(); }
+          });
+          li.addEventListener("click", function () { search.value = li.textContent; search.focus(); });
+          list.appendChild(li);
+        });
+    }
+    search.addEventListener("input", suggest);
     search.addEventListener("keydown", function (ev) {
       if (ev.key === "Enter") {
         ev.preventDefault();
         if (search.value.trim()) { form.requestSubmit(document.getElementById("relabel")); }
+      } else if (ev.key === "ArrowDown" && list.firstChild) {
+        ev.preventDefault();
+        list.firstChild.focus();
       } else if (ev.key === "Escape") {
         search.blur();
       }
     });
-    var keys = { a: "accept", r: "reject", m: "multi" };
+    filter.addEventListener("input", function () {
+      var text = filter.value.trim().toLowerCase();
+      picks.forEach(function (l) { l.hidden = text !== "" && score(text, l.dataset.name) < 0; });
+    });
+    filter.addEventListener("keydown", function (ev) {
+      var shown = picks.filter(function (l) { return !l.hidden; });
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        form.requestSubmit(document.getElementById("multi"));
+      } else if (ev.key === " " || ev.key === "ArrowDown") {
+        if (ev.key === " " && shown.length === 1) { ev.preventDefault(); shown[0].querySelector("input").click(); filter.select(); }
+        else if (ev.key === "ArrowDown" && shown.length) { ev.preventDefault(); shown[0].querySelector("input").focus(); }
+      }
+    });
+    picks.forEach(function (l) {
+      l.querySelector("input").addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter") { ev.preventDefault(); form.requestSubmit(document.getElementById("multi")); }
+        else if (ev.key === "/" || ev.key === "m") { ev.preventDefault(); filter.focus(); filter.select(); }
+      });
+    });
+    note.addEventListener("keydown", function (ev) { if (ev.key === "Escape") { note.blur(); } });
+    var keys = { a: "accept", r: "reject" };
     document.addEventListener("keydown", function (ev) {
       if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(document.activeElement)) { return; }
+      if (document.activeElement && document.activeElement.closest && document.activeElement.closest("#multi-box")) { return; }
       if (keys[ev.key]) {
         ev.preventDefault();
         form.requestSubmit(document.getElementById(keys[ev.key]));
       } else if (ev.key === "l" || ev.key === "/") {
         ev.preventDefault();
         search.focus();
+      } else if (ev.key === "m") {
+        ev.preventDefault();
+        filter.focus();
+      } else if (ev.key === "n") {
+        ev.preventDefault();
+        note.focus();
       }
     });
   }

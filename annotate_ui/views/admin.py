@@ -93,11 +93,11 @@ def export_votes():
 @login_required("admin")
 def export_reviews():
     proposed, final = aliased(ImageClass), aliased(ImageClass)
-    stmt = (select(Review.id, User.username, Image.sha256, Review.decision, proposed.key, final.key, Review.note,
-                   Review.current, Review.created_at)
+    stmt = (select(Review.id, User.username, Image.sha256, Review.decision, proposed.key, final.key, Review.classes,
+                   Review.note, Review.current, Review.created_at)
             .join(User, User.id == Review.user_id).join(Image, Image.id == Review.image_id)
             .outerjoin(proposed, proposed.id == Review.proposed_class_id)
             .outerjoin(final, final.id == Review.class_id).order_by(Review.id))
-    header = ["review_id", "reviewer", "image_sha256", "decision", "proposed_class", "final_class", "note",
-              "current", "created_at"]
+    header = ["review_id", "reviewer", "image_sha256", "decision", "proposed_class", "final_class", "classes",
+              "note", "current", "created_at"]
     return _csv("reviews.csv", header, db().execute(stmt))

@@ -179,22 +179,42 @@ def test_reviewer_reviews_a_batch_with_the_keyboard(sqlite_world, page, tmp_path
         press(page, "a")
         press(page, "r")
         page.keyboard.press("l")
-        page.keyboard.type("lynx")
+        page.keyboard.type("lnx")            # a typo'd search still finds lynx ...
+        page.wait_for_selector("#class-suggestions li")
+        page.keyboard.press("ArrowDown")     # ... picked from the list
         press(page, "Enter")
-        press(page, "m")
-        press(page, "u")  # undo "several classes"
+        assert "relabel as lynx" in page.inner_text(".flash")
+        page.keyboard.press("m")             # several classes: filter, tick, filter, tick, record
+        wait_focus(page, "#multi-filter")
+        page.keyboard.type("cat")
+        page.keyboard.press("Space")
+        page.keyboard.type("boat")
+        page.keyboard.press("Space")
+        press(page, "Enter")
+        assert "multi: cat, boat" in page.inner_text(".flash")
+        page.keyboard.press("n")             # a note, then accept
+        page.keyboard.type("toy cat, not a photo")
+        page.keyboard.press("Escape")
         press(page, "a")
-        press(page, "a")
+        press(page, "u")                     # undo that accept ...
+        assert page.get_attribute("#review", "data-image") == str(ids[4])
+        press(page, "a")                     # ... and accept again, without a note
         assert page.is_visible("#queue-empty")
         page.screenshot(path=str(tmp_path / "review_done.png"))
     with session_scope(world.engine) as session:
-        current = {r.image_id: r.decision for r in session.scalars(select(Review).where(Review.current.is_(True)))}
-    assert current == {ids[0]: "accept", ids[1]: "reject", ids[2]: "relabel", ids[3]: "accept", ids[4]: "accept"}
+        current = {r.image_id: (r.decision, r.classes) for r in session.scalars(
+            select(Review).where(Review.current.is_(True)))}
+        undone = session.scalars(select(Review.note).where(Review.current.is_(False))).all()
+    assert current == {ids[0]: ("accept", ""), ids[1]: ("reject", ""), ids[2]: ("relabel", ""),
+                       ids[3]: ("multi", "cat,boat"), ids[4]: ("accept", "")}
+    assert undone == ["toy cat, not a photo"]
 
 
 def test_preview_page_has_disabled_inputs(sqlite_world, page, tmp_path):
     make_hits(sqlite_world, ("cat",))
-    with running_server(make_app(sqlite_world), threads=4) as url:
+    from tests.annotate_ui.test_platform import platform_app
+
+    with running_server(platform_app(sqlite_world), threads=4) as url:
         page.goto(f"{url}/task?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=&workerId=&turkSubmitTo=")
         boxes = page.locator("#grid input[type=checkbox]")
         assert boxes.count() == 8
