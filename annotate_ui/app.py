@@ -95,7 +95,7 @@ def create_app(settings: Any = None, engine: Any = None, *, config: AnnotateConf
 
 def _register(app) -> None:
     from annotate_ui.security import check_csrf, csrf_token
-    from annotate_ui.views import admin, auth, images, review, worker
+    from annotate_ui.views import admin, auth, images, manage, review, worker
     from annotate_ui.views.common import close_db, error_page, finish_response
 
     app.before_request(check_csrf)
@@ -104,5 +104,5 @@ def _register(app) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
     for code in (400, 403, 404, 405, 409, 410, 413, 429, 500):
         app.register_error_handler(code, error_page)
-    for module in (worker, review, admin, images, auth):
+    for module in (worker, review, admin, manage, images, auth):
         app.register_blueprint(module.bp)

@@ -101,7 +101,7 @@ def hits_list(cli: CliContext) -> None:
     from annotate_ui.hits import hit_rows
     from curation.db.session import session_scope
 
-    base = _config(cli).base_url.rstrip("/")
+    base = _config(cli).public_base
     with session_scope(cli.engine()) as session:
         rows = hit_rows(session)
     print_table("HITs", ["hit", "kind", "class", "items", "submitted", "quota", "status", "expires"],
@@ -220,8 +220,11 @@ def serve(cli: CliContext, host: str, port: int, threads: int, dev: bool) -> Non
 
     settings = cli.settings()
     app = create_app(settings, cli.engine(), secret_key=ensure_secret_key(settings))
-    click.echo(f"curate app on http://{host}:{port}/  (reviewers: /login, admins: /admin, workers: invite links "
-               "from  curate invites create)")
+    click.echo(f"curate app on http://{host}:{port}/  (reviewers: /login, admins: /admin, where invites, HITs "
+               "and accounts are managed)")
+    if not app.extensions["curate"].cfg.base_url:
+        click.echo("links printed by  curate invites  use http://127.0.0.1:8000: set annotate.base_url in "
+                   "curate.toml to the address workers use (e.g. behind a reverse proxy)", err=True)
     if dev:
         app.run(host=host, port=port, debug=True, use_reloader=False)
     else:

@@ -16,7 +16,7 @@ PASSWORD_ENV = "CURATE_USER_PASSWORD"
 def _base_url(cli: CliContext, base_url: str | None) -> str:
     from annotate_ui.config import config_from_settings
 
-    return (base_url or config_from_settings(cli.settings()).base_url).rstrip("/")
+    return (base_url or config_from_settings(cli.settings()).public_base).rstrip("/")
 
 
 @click.group()

@@ -9,6 +9,9 @@ from typing import Any, Mapping
 from curation.errors import CurateError
 
 
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
 @dataclass(frozen=True)
 class AnnotateConfig:
     """Everything the app, HIT creation and aggregation can be tuned with."""
@@ -42,7 +45,8 @@ class AnnotateConfig:
     cookie_samesite: str = "Lax"         # "None" (with HTTPS) when a crowd platform frames the app
     cookie_secure: bool = False
     max_form_items: int = 500
-    base_url: str = "http://127.0.0.1:8000"   # how people reach `curate serve` (for printed links)
+    base_url: str = ""                   # how people reach the app, e.g. https://label.example (for links);
+                                         # unset: the address a request came in on (behind a proxy: set it)
 
     def __post_init__(self) -> None:
         if self.cookie_samesite not in ("Lax", "Strict", "None"):
@@ -54,10 +58,17 @@ class AnnotateConfig:
             raise CurateError("annotate.workers_per_image and candidates_per_hit must be at least 1")
         if self.trusted_proxies < 0 or self.external_leases_per_window < 0:
             raise CurateError("annotate.trusted_proxies and external_leases_per_window must not be negative")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise CurateError(f"annotate.base_url must start with http:// or https://, got {self.base_url!r}")
         for host in self.platform_host_list:
             if not all(ch.isalnum() or ch in ".-:" for ch in host):
                 raise CurateError(f"annotate.platform_hosts: {host!r} is not a host name; "
                                   "give comma-separated names such as www.mturk.com")
+
+    @property
+    def public_base(self) -> str:
+        """``base_url`` without a trailing slash, or the local default address when it is unset."""
+        return (self.base_url or DEFAULT_BASE_URL).rstrip("/")
 
     @property
     def platform_host_list(self) -> tuple[str, ...]:

@@ -237,8 +237,8 @@ def labeling_demo(settings, engine, echo: Callable[[str], None] = print, crew: S
         _hit_for_a_person(session, store, cfg, rng)
     root = settings.root
     echo(f"  try it (one HIT is left open for you):  curate --workspace {root} serve   then open\n"
-         f"    worker:   {cfg.base_url}/join/{person_invite}\n"
-         f"    reviewer: {cfg.base_url}/login  (demo-reviewer / {reviewer_pw})\n"
-         f"    admin:    {cfg.base_url}/admin  (demo-admin / {admin_pw})")
+         f"    worker:   {cfg.public_base}/join/{person_invite}\n"
+         f"    reviewer: {cfg.public_base}/login  (demo-reviewer / {reviewer_pw})\n"
+         f"    admin:    {cfg.public_base}/admin  (demo-admin / {admin_pw})")
     return {"hits": n_hits, "submitted": crowd.hits_done, "failures": crowd.failures, "accepted": summary.accepted_frequency,
-            "flagged": flagged, "reviews": review.decisions, "invite_url": f"{cfg.base_url}/join/{person_invite}"}
+            "flagged": flagged, "reviews": review.decisions, "invite_url": f"{cfg.public_base}/join/{person_invite}"}

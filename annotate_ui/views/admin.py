@@ -55,7 +55,8 @@ def flag(worker_id: int):
     flagged = request.form.get("flagged") == "1"
     quality.set_flag(db(), worker, flagged, "flagged by an admin")
     db().commit()
-    return redirect(url_for("admin.dashboard"))
+    back = url_for("manage.worker", worker_id=worker_id) if request.form.get("back") == "worker" else None
+    return redirect(back or url_for("admin.dashboard"))
 
 
 def safe_cell(value) -> str:

@@ -40,7 +40,7 @@ def platform_origins() -> tuple[str, ...]:
 def finish_response(response):
     """Security headers; worker pages may be framed by the configured crowd platform, nothing else may."""
     framed = request.blueprint in ("worker", "images")
-    if request.blueprint in ("review", "admin", "auth", "worker"):
+    if request.blueprint in ("review", "admin", "manage", "auth", "worker"):
         response.headers.setdefault("Cache-Control", "no-store")
     return secure_headers(response, platform_origins() if framed else ())
 
