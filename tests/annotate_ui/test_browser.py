@@ -225,3 +225,38 @@ def test_preview_page_has_disabled_inputs(sqlite_world, page, tmp_path):
         assert page.inner_text("#selected-count") == "0"
         page.screenshot(path=str(tmp_path / "preview.png"))
     assert (tmp_path / "preview.png").exists()
+
+
+def test_admin_makes_an_invite_and_hits_with_the_keyboard(sqlite_world, page):
+    from curation.db.models import Invite
+
+    world = sqlite_world
+    add_user(world, "root", "admin")
+    with running_server(make_app(world), threads=4) as url:
+        page.goto(f"{url}/admin")
+        wait_focus(page, "#username")
+        page.keyboard.type("root")
+        page.keyboard.press("Tab")
+        page.keyboard.type("correct horse battery")
+        press(page, "Enter")
+        page.goto(f"{url}/admin/invites")
+        wait_focus(page, "#invite-uses")
+        page.keyboard.type("3")
+        page.keyboard.press("Tab")
+        page.keyboard.type("2")
+        page.keyboard.press("Tab")
+        page.keyboard.type("pilot batch")
+        press(page, "Enter")
+        assert f"{url}/join/" in page.inner_text(".flash")
+        page.goto(f"{url}/admin/hits")
+        wait_focus(page, "#hits-class")
+        page.keyboard.type("lynx")  # a select picks by typing
+        page.keyboard.press("Tab")
+        page.keyboard.type("2")
+        press(page, "Enter")
+        assert "Made 2 HITs for lynx" in page.inner_text(".flash")
+    with session_scope(world.engine) as session:
+        invite = session.scalar(select(Invite))
+        hits = session.scalars(select(Hit)).all()
+    assert (invite.uses_left, invite.note) == (3, "pilot batch") and invite.expires_at is not None
+    assert [(h.class_id, h.assignments_per_item) for h in hits] == [(world.class_ids["lynx"], 2)] * 2
