@@ -38,7 +38,8 @@ def hits() -> None:
 @click.option("--expires-days", type=float, default=None, help="Days until the HITs expire (default: never).")
 @click.option("--batch", default=None, help="A batch name to group these HITs.")
 @click.option("--max-hits", type=int, default=None, help="At most this many HITs per class.")
-@click.option("--qualification", is_flag=True, help="Create the class's qualification pool instead (each new worker gets a random draw of it).")
+@click.option("--qualification", is_flag=True,
+              help="Create the class's qualification pool instead (each new worker gets a random draw of it).")
 @click.option("--seed", default=0, help="Seed of the shuffles and gold choice.")
 @pass_cli
 def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candidates: int | None,

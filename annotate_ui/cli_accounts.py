@@ -141,7 +141,9 @@ def invites_task_link(cli: CliContext, worker_id: str, hit_id: str, base_url: st
     secret = resolve_platform_secret(cli.settings())
     if not secret:
         raise CurateError("no platform secret: set CURATE_PLATFORM_SECRET or platform_secret in secrets.toml")
-    query = {"workerId": worker_id, "sig": platform_signature(secret, worker_id), **({"hitId": hit_id} if hit_id else {})}
+    query = {"workerId": worker_id, "sig": platform_signature(secret, worker_id)}
+    if hit_id:
+        query["hitId"] = hit_id
     click.echo(f"{_base_url(cli, base_url)}/task?{urlencode(query)}")
 
 

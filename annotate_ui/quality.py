@@ -1,8 +1,9 @@
 """Worker quality: accuracy on gold positives and negatives, time per HIT, flags.
 
 A worker whose gold accuracy in label HITs falls under ``min_worker_accuracy`` (after
-``min_gold_answers`` gold answers there; the qualification's gold is judged on its own) is flagged; aggregation leaves their votes out, and with ``reopen_flagged`` their label
-assignments are marked ``rejected`` so those HITs return to the pool for someone else.
+``min_gold_answers`` gold answers there; the qualification's gold is judged on its own) is
+flagged; aggregation leaves their votes out, and with ``reopen_flagged`` their label assignments
+are marked ``rejected`` so those HITs return to the pool for someone else.
 """
 
 from __future__ import annotations

@@ -133,8 +133,9 @@ def users():
 def create_user():
     form = request.form
     try:
-        made = accounts.create_user(db(), (form.get("username") or "").strip()[:100], (form.get("password") or "")[:500],
-                                    form.get("role") or "reviewer", (form.get("worker") or "").strip() or None)
+        name, password = (form.get("username") or "").strip()[:100], (form.get("password") or "")[:500]
+        made = accounts.create_user(db(), name, password, form.get("role") or "reviewer",
+                                    (form.get("worker") or "").strip() or None)
     except CurateError as exc:
         db().rollback()
         flash(f"No account made: {exc}.")

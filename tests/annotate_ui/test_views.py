@@ -134,3 +134,19 @@ def test_opening_an_invite_uses_it_only_on_join(world):
     late = make_app(world).test_client()
     landing = late.get(f"/join/{code}").get_data(as_text=True)
     assert late.post(f"/join/{code}", data={"csrf_token": csrf_of(landing)}).status_code == 404
+
+
+def test_a_flagged_worker_is_told_why(sqlite_world):
+    world = sqlite_world
+    make_hits(world, ("cat",))
+    client = make_app(world).test_client()
+    token = join(client, new_invite(world))
+    with session_scope(world.engine) as session:
+        worker = session.scalar(select(Worker))
+        worker.flagged, worker.flag_reason = True, "gold accuracy 0.40 < 0.70 (1/3 positives, 1/2 negatives)"
+    home = client.get("/w").get_data(as_text=True)
+    assert "gold accuracy 0.40 &lt; 0.70" in home and 'id="start"' not in home
+    started = client.post("/w/start", data={"csrf_token": token})
+    text = started.get_data(as_text=True)
+    assert started.status_code == 403 and "gold accuracy 0.40" in text and "No HITs right now" not in text
+    assert 'id="back"' in text  # and a way back
