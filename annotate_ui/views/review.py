@@ -8,7 +8,7 @@ from sqlalchemy import select
 from annotate_ui import review as reviews
 from annotate_ui.views.common import db, login_required, parse_id, state
 from annotate_ui.views.images import image_url
-from curation.db.models import AggregatedLabel, ImageClass
+from curation.db.models import ImageClass
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
