@@ -46,7 +46,7 @@ def _flagged_page(worker: Worker):
     return message("Your HITs are paused", "Your answers on images with known answers were not accurate enough "
                    f"({worker.flag_reason or 'flagged by an admin'}), so no more HITs are offered to you. "
                    "If you think this is a mistake, contact the requester with your worker id "
-                   f"{worker.external_id}.", 403)
+                   f"{worker.external_id}.")
 
 
 def _lease(worker: Worker, kind: str, hit_id: int | None = None, external_assignment_id: str | None = None):
