@@ -58,13 +58,23 @@ def check_password(session: Session, username: str, password: str) -> User | Non
 
 def create_invite(session: Session, uses: int | None = None, days: float | None = None, note: str = "") -> Invite:
     """An invite code: each use creates a new worker. ``uses``/``days`` of None mean no limit."""
+    import math
+
     if uses is not None and uses < 1:
         raise CurateError("--uses must be at least 1")
-    expires = utcnow() + dt.timedelta(days=days) if days else None
+    if days is not None and (not math.isfinite(days) or days <= 0 or days > 3650):
+        raise CurateError("--days must be a number of days above 0 (at most 3650); leave it out for no expiry")
+    expires = utcnow() + dt.timedelta(days=days) if days is not None else None
     invite = Invite(code=secrets.token_urlsafe(18), uses_left=uses, expires_at=expires, note=note)
     session.add(invite)
     session.flush()
     return invite
+
+
+def revoke_invite(session: Session, invite_id: int, now: dt.datetime | None = None) -> bool:
+    """End an invite now (it expires; the workers who joined keep working)."""
+    return bool(session.execute(update(Invite).where(Invite.id == invite_id)
+                                .values(expires_at=now or utcnow(), uses_left=0)).rowcount)
 
 
 def redeem_invite(session: Session, code: str, now: dt.datetime | None = None) -> Worker | None:
@@ -87,6 +97,8 @@ def redeem_invite(session: Session, code: str, now: dt.datetime | None = None) -
 def create_worker_token(session: Session, external_id: str | None = None) -> Worker:
     """A worker with a personal login token (new, or an existing worker given a fresh token)."""
     worker = None
+    if external_id is not None and not external_id.strip():
+        raise CurateError("--worker must not be blank; leave it out for a new worker")
     if external_id:
         worker = session.scalar(select(Worker).where(Worker.external_id == external_id))
     if worker is None:
@@ -107,6 +119,8 @@ def worker_by_token(session: Session, token: str) -> Worker | None:
 def external_worker(session: Session, external_id: str) -> Worker:
     """The worker a crowd platform names with ``workerId`` (created on first visit)."""
     external_id = external_id.strip()[:200]
+    if not external_id:
+        raise CurateError("a crowd platform worker id must not be blank")
     worker = session.scalar(select(Worker).where(Worker.external_id == f"ext-{external_id}"))
     if worker is None:
         worker = Worker(external_id=f"ext-{external_id}")

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from annotate_ui.config import AnnotateConfig, config_from_settings
-from annotate_ui.security import ImageSigner, LoginLimiter
+from annotate_ui.security import ImageSigner, LoginLimiter, WindowCounter
+from curation.errors import CurateError
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
@@ -28,6 +29,14 @@ class AppState:
     cfg: AnnotateConfig
     signer: ImageSigner
     limiter: LoginLimiter
+    platform_secret: str | None = None   # verifies /task links (HMAC per worker)
+    leases: WindowCounter | None = None  # new /task leases per client address
+
+
+def resolve_platform_secret(settings: Any) -> str | None:
+    from curation.config import load_secret
+
+    return load_secret(settings, "platform_secret", "CURATE_PLATFORM_SECRET") if settings is not None else None
 
 
 def resolve_secret_key(settings: Any) -> str | None:
@@ -37,8 +46,13 @@ def resolve_secret_key(settings: Any) -> str | None:
 
 
 def create_app(settings: Any = None, engine: Any = None, *, config: AnnotateConfig | None = None,
-               store_path: Path | None = None, secret_key: str | None = None, testing: bool = False):
-    """A configured Flask app on ``engine`` (default: the settings' database) and the settings' store."""
+               store_path: Path | None = None, secret_key: str | None = None, testing: bool = False,
+               platform_secret: str | None = None):
+    """A configured Flask app on ``engine`` (default: the settings' database) and the settings' store.
+
+    ``/task`` (a crowd platform's entry) is on only with ``external_entry`` and a platform secret
+    (``CURATE_PLATFORM_SECRET`` or secrets.toml ``platform_secret``).
+    """
     from flask import Flask
 
     from curation.store import ImageStore
@@ -46,6 +60,10 @@ def create_app(settings: Any = None, engine: Any = None, *, config: AnnotateConf
     if settings is None and (engine is None or store_path is None):
         raise ValueError("create_app needs settings, or both an engine and a store_path")
     cfg = config or config_from_settings(settings)
+    platform_secret = platform_secret or resolve_platform_secret(settings)
+    if cfg.external_entry and not platform_secret:
+        raise CurateError("annotate.external_entry needs a platform secret: set CURATE_PLATFORM_SECRET or "
+                          "platform_secret in secrets.toml (it signs the per-worker /task links)")
     key = secret_key or resolve_secret_key(settings)
     if not key:
         key = secrets.token_urlsafe(32)
@@ -63,21 +81,28 @@ def create_app(settings: Any = None, engine: Any = None, *, config: AnnotateConf
                       SESSION_COOKIE_SECURE=cfg.cookie_secure or cfg.cookie_samesite == "None",
                       SEND_FILE_MAX_AGE_DEFAULT=3600)
     app.extensions["curate"] = AppState(engine, store, cfg, ImageSigner(key, cfg.image_url_max_age_s),
-                                        LoginLimiter(cfg.login_attempts, cfg.login_window_s))
+                                        LoginLimiter(cfg.login_attempts, cfg.login_window_s,
+                                                     cfg.login_attempts_per_account),
+                                        platform_secret, WindowCounter(cfg.external_window_s))
+    if cfg.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = cfg.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
     _register(app)
     return app
 
 
 def _register(app) -> None:
     from annotate_ui.security import check_csrf, csrf_token
-    from annotate_ui.views import admin, auth, images, review, worker
+    from annotate_ui.views import admin, auth, images, manage, review, worker
     from annotate_ui.views.common import close_db, error_page, finish_response
 
     app.before_request(check_csrf)
     app.teardown_appcontext(close_db)
     app.after_request(finish_response)
     app.jinja_env.globals["csrf_token"] = csrf_token
-    for code in (400, 403, 404, 405, 409, 413, 429):
+    for code in (400, 403, 404, 405, 409, 410, 413, 429, 500):
         app.register_error_handler(code, error_page)
-    for module in (worker, review, admin, images, auth):
+    for module in (worker, review, admin, manage, images, auth):
         app.register_blueprint(module.bp)

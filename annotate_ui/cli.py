@@ -38,7 +38,8 @@ def hits() -> None:
 @click.option("--expires-days", type=float, default=None, help="Days until the HITs expire (default: never).")
 @click.option("--batch", default=None, help="A batch name to group these HITs.")
 @click.option("--max-hits", type=int, default=None, help="At most this many HITs per class.")
-@click.option("--qualification", is_flag=True, help="Create one gold-only qualification HIT for the class instead.")
+@click.option("--qualification", is_flag=True,
+              help="Create the class's qualification pool instead (each new worker gets a random draw of it).")
 @click.option("--seed", default=0, help="Seed of the shuffles and gold choice.")
 @pass_cli
 def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candidates: int | None,
@@ -54,7 +55,8 @@ def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candi
     """
     import numpy as np
 
-    from annotate_ui.hits import candidate_images, create_hits, create_qualification, resolve_class
+    from annotate_ui.hits import (candidate_images, create_hits, create_qualification, guess_pass_probability,
+                                  resolve_class)
     from curation.db.session import session_scope
     from curation.taxonomy import get_class_set
 
@@ -71,7 +73,11 @@ def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candi
             if len(targets) != 1:
                 raise click.UsageError("--qualification needs exactly one --class")
             hit = create_qualification(session, targets[0], cfg, rng, reward)
-            click.echo(f"qualification HIT {hit.public_id} for {targets[0].name}: {len(hit.items)} gold images")
+            n = cfg.qualification_positives + cfg.qualification_negatives
+            chance = guess_pass_probability(n, cfg.qualification_pass)
+            click.echo(f"qualification pool {hit.public_id} for {targets[0].name}: {len(hit.items)} gold images; "
+                       f"each worker gets their own {n} in their own order, pass mark {cfg.qualification_pass:.0%}: "
+                       f"random ticking passes with probability {chance:.2%}")
             return
         for cls in targets:
             plan = create_hits(session, cls, cfg, rng, reward, expires, batch, max_hits)
@@ -96,7 +102,7 @@ def hits_list(cli: CliContext) -> None:
     from annotate_ui.hits import hit_rows
     from curation.db.session import session_scope
 
-    base = _config(cli).base_url.rstrip("/")
+    base = _config(cli).public_base
     with session_scope(cli.engine()) as session:
         rows = hit_rows(session)
     print_table("HITs", ["hit", "kind", "class", "items", "submitted", "quota", "status", "expires"],
@@ -215,8 +221,11 @@ def serve(cli: CliContext, host: str, port: int, threads: int, dev: bool) -> Non
 
     settings = cli.settings()
     app = create_app(settings, cli.engine(), secret_key=ensure_secret_key(settings))
-    click.echo(f"curate app on http://{host}:{port}/  (reviewers: /login, admins: /admin, workers: invite links "
-               "from  curate invites create)")
+    click.echo(f"curate app on http://{host}:{port}/  (reviewers: /login, admins: /admin, where invites, HITs "
+               "and accounts are managed)")
+    if not app.extensions["curate"].cfg.base_url:
+        click.echo("links printed by  curate invites  use http://127.0.0.1:8000: set annotate.base_url in "
+                   "curate.toml to the address workers use (e.g. behind a reverse proxy)", err=True)
     if dev:
         app.run(host=host, port=port, debug=True, use_reloader=False)
     else:

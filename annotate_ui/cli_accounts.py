@@ -16,7 +16,7 @@ PASSWORD_ENV = "CURATE_USER_PASSWORD"
 def _base_url(cli: CliContext, base_url: str | None) -> str:
     from annotate_ui.config import config_from_settings
 
-    return (base_url or config_from_settings(cli.settings()).base_url).rstrip("/")
+    return (base_url or config_from_settings(cli.settings()).public_base).rstrip("/")
 
 
 @click.group()
@@ -113,6 +113,38 @@ def invites_token(cli: CliContext, worker_id: str | None, base_url: str | None) 
         worker = create_worker_token(session, worker_id)
         token, name = worker.token, worker.external_id
     click.echo(f"worker {name}: {_base_url(cli, base_url)}/t/{token}")
+
+
+@invites.command("task-link")
+@click.option("--worker", "worker_id", required=True, help="The worker's id on the crowd platform (its workerId).")
+@click.option("--hit", "hit_id", default="", help="A HIT's public id to pin the link to (default: any open HIT).")
+@click.option("--base-url", default=None, help="How workers reach the server [annotate.base_url].")
+@pass_cli
+def invites_task_link(cli: CliContext, worker_id: str, hit_id: str, base_url: str | None) -> None:
+    """Print a crowd platform worker's signed /task link (needs annotate.external_entry and a platform secret).
+
+    The platform appends assignmentId and turkSubmitTo; the link's sig proves the workerId is ours to give.
+
+    \b
+    Example:
+      CURATE_PLATFORM_SECRET=… curate invites task-link --worker A1B2C3
+    """
+    from urllib.parse import urlencode
+
+    from annotate_ui.app import resolve_platform_secret
+    from annotate_ui.security import platform_signature
+    from curation.errors import CurateError
+
+    worker_id = worker_id.strip()
+    if not worker_id:
+        raise CurateError("--worker must not be blank")
+    secret = resolve_platform_secret(cli.settings())
+    if not secret:
+        raise CurateError("no platform secret: set CURATE_PLATFORM_SECRET or platform_secret in secrets.toml")
+    query = {"workerId": worker_id, "sig": platform_signature(secret, worker_id)}
+    if hit_id:
+        query["hitId"] = hit_id
+    click.echo(f"{_base_url(cli, base_url)}/task?{urlencode(query)}")
 
 
 @invites.command("list")

@@ -9,6 +9,9 @@ from typing import Any, Mapping
 from curation.errors import CurateError
 
 
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
 @dataclass(frozen=True)
 class AnnotateConfig:
     """Everything the app, HIT creation and aggregation can be tuned with."""
@@ -18,9 +21,9 @@ class AnnotateConfig:
     gold_negatives_per_hit: int = 3
     workers_per_image: int = 5
     examples_per_class: int = 3          # gold positives shown as examples, never hidden in a HIT
-    qualification_positives: int = 4
-    qualification_negatives: int = 4
-    qualification_pass: float = 0.75     # share of qualification gold answered right
+    qualification_positives: int = 8     # drawn per worker from the class's whole gold pool
+    qualification_negatives: int = 8
+    qualification_pass: float = 0.85     # share right: a random guesser passes with p = 137/65536 (0.21%)
     lease_minutes: float = 30.0
     min_worker_accuracy: float = 0.7     # gold accuracy under which a worker is flagged
     min_gold_answers: int = 6            # gold answers seen before a worker can be flagged
@@ -31,12 +34,19 @@ class AnnotateConfig:
     review_method: str = "frequency"     # which aggregated_labels rows feed the review queue
     reviews_per_image: int = 1
     login_attempts: int = 5              # failed logins per (address, user) per window
+    login_attempts_per_account: int = 20  # failed logins per account over all addresses per window
     login_window_s: float = 300.0
+    trusted_proxies: int = 0             # reverse proxies in front whose X-Forwarded-For/-Proto are trusted
+    external_entry: bool = False         # /task (a crowd platform's ExternalQuestion) on; needs platform_secret
+    platform_hosts: str = "www.mturk.com,workersandbox.mturk.com"  # turkSubmitTo, framing and form targets
+    external_leases_per_window: int = 10  # new /task leases per client address per window
+    external_window_s: float = 3600.0
     image_url_max_age_s: int = 24 * 3600
     cookie_samesite: str = "Lax"         # "None" (with HTTPS) when a crowd platform frames the app
     cookie_secure: bool = False
     max_form_items: int = 500
-    base_url: str = "http://127.0.0.1:8000"   # how people reach `curate serve` (for printed links)
+    base_url: str = ""                   # how people reach the app, e.g. https://label.example (for links);
+                                         # unset: the address a request came in on (behind a proxy: set it)
 
     def __post_init__(self) -> None:
         if self.cookie_samesite not in ("Lax", "Strict", "None"):
@@ -46,6 +56,24 @@ class AnnotateConfig:
                 raise CurateError(f"annotate.{name} must lie between 0 and 1")
         if self.workers_per_image < 1 or self.candidates_per_hit < 1:
             raise CurateError("annotate.workers_per_image and candidates_per_hit must be at least 1")
+        if self.trusted_proxies < 0 or self.external_leases_per_window < 0:
+            raise CurateError("annotate.trusted_proxies and external_leases_per_window must not be negative")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise CurateError(f"annotate.base_url must start with http:// or https://, got {self.base_url!r}")
+        for host in self.platform_host_list:
+            if not all(ch.isalnum() or ch in ".-:" for ch in host):
+                raise CurateError(f"annotate.platform_hosts: {host!r} is not a host name; "
+                                  "give comma-separated names such as www.mturk.com")
+
+    @property
+    def public_base(self) -> str:
+        """``base_url`` without a trailing slash, or the local default address when it is unset."""
+        return (self.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    @property
+    def platform_host_list(self) -> tuple[str, ...]:
+        """The crowd platform hosts (lower case) allowed as submit targets and frame parents."""
+        return tuple(h.strip().lower() for h in self.platform_hosts.split(",") if h.strip())
 
 
 def load_config(section: Mapping[str, Any] | None = None, **overrides: Any) -> AnnotateConfig:

@@ -24,11 +24,27 @@ from curation.store import ImageStore, sha256_bytes
 DEMO_CREW = ("honest",) * 8 + ("careless", "spammer")
 
 
+def pixel_key(data: bytes) -> str:
+    """What a person sees of an image, as a key: its pixels without their lowest bit (the app varies
+    that bit on every serve, so no two serves of one image are byte- or pixel-identical)."""
+    import hashlib
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        pixels = np.asarray(img.convert("RGB"))
+    return "px:" + hashlib.sha256(f"{pixels.shape}".encode() + (pixels >> 1).tobytes()).hexdigest()
+
+
 @dataclass
 class Truth:
-    """The simulated reality: which class each image (by sha256) really shows."""
+    """The simulated reality: which class each image (by sha256, and by :func:`pixel_key`) really shows."""
 
     classes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, data: bytes, class_key: str) -> None:
+        self.classes[sha256_bytes(data)] = class_key
+        self.classes[pixel_key(data)] = class_key
 
     def __call__(self, sha256: str, class_key: str) -> bool:
         return self.classes.get(sha256) == class_key
@@ -72,19 +88,21 @@ def make_world(session: Session, store: ImageStore, classes: Sequence[ImageClass
             data = synthetic_image(rng)
             image_id = add_image(session, store, data, f"{tag}-gold-{cls.key}-{i}", None)
             session.add(GoldItem(image_id=image_id, class_id=cls.id, answer=True, origin="import"))
-            truth.classes[sha256_bytes(data)] = cls.key
+            truth.add(data, cls.key)
         for i in range(candidates):
             data = synthetic_image(rng)
             really = classes[(k + 1) % len(classes)] if len(classes) > 1 and rng.random() < wrong_share else cls
             add_image(session, store, data, f"{tag}-cand-{cls.key}-{i}", cls)
-            truth.classes[sha256_bytes(data)] = really.key
+            truth.add(data, really.key)
     session.flush()
     return truth
 
 
-def truth_from_database(session: Session, wrong_share: float, rng: np.random.Generator) -> Truth:
+def truth_from_database(session: Session, wrong_share: float, rng: np.random.Generator,
+                        store: ImageStore | None = None) -> Truth:
     """A simulated reality for an existing workspace: each candidate shows its hinted class, except a
-    ``wrong_share`` that shows another class of the same set; gold positives show their class."""
+    ``wrong_share`` that shows another class of the same set; gold positives show their class.
+    With ``store``, images are also known by what they show (:func:`pixel_key`)."""
     from curation.db.models import Image
 
     truth = Truth()
@@ -99,6 +117,12 @@ def truth_from_database(session: Session, wrong_share: float, rng: np.random.Gen
                                     .join(ImageClass, ImageClass.id == GoldItem.class_id)
                                     .where(GoldItem.answer.is_(True))):
         truth.classes[sha] = key
+    if store is not None:
+        for sha, key in list(truth.classes.items()):
+            try:
+                truth.classes[pixel_key(store.read(sha))] = key
+            except (OSError, ValueError):
+                continue
     return truth
 
 
@@ -109,7 +133,7 @@ def add_gold_images(session: Session, store: ImageStore, cls: ImageClass, n: int
         data = synthetic_image(rng)
         image_id = add_image(session, store, data, f"gold-{cls.key}-{secrets.token_hex(4)}-{i}", None)
         session.add(GoldItem(image_id=image_id, class_id=cls.id, answer=True, origin="import"))
-        truth.classes[sha256_bytes(data)] = cls.key
+        truth.add(data, cls.key)
     session.flush()
 
 
@@ -140,7 +164,7 @@ def _prepare(session: Session, store: ImageStore, cfg, rng: np.random.Generator,
         from curation.errors import CurateError
 
         raise CurateError("no candidates to label: import some first (curate import DIR --label-from-folder)")
-    truth = truth_from_database(session, 0.15, rng)
+    truth = truth_from_database(session, 0.15, rng, store)
     for cls in classes:
         # no worker sees an image twice, so each HIT a worker takes needs fresh gold of its class
         hits = -(-pending[cls.id] // cfg.candidates_per_hit)
@@ -213,8 +237,8 @@ def labeling_demo(settings, engine, echo: Callable[[str], None] = print, crew: S
         _hit_for_a_person(session, store, cfg, rng)
     root = settings.root
     echo(f"  try it (one HIT is left open for you):  curate --workspace {root} serve   then open\n"
-         f"    worker:   {cfg.base_url}/join/{person_invite}\n"
-         f"    reviewer: {cfg.base_url}/login  (demo-reviewer / {reviewer_pw})\n"
-         f"    admin:    {cfg.base_url}/admin  (demo-admin / {admin_pw})")
+         f"    worker:   {cfg.public_base}/join/{person_invite}\n"
+         f"    reviewer: {cfg.public_base}/login  (demo-reviewer / {reviewer_pw})\n"
+         f"    admin:    {cfg.public_base}/admin  (demo-admin / {admin_pw})")
     return {"hits": n_hits, "submitted": crowd.hits_done, "failures": crowd.failures, "accepted": summary.accepted_frequency,
-            "flagged": flagged, "reviews": review.decisions, "invite_url": f"{cfg.base_url}/join/{person_invite}"}
+            "flagged": flagged, "reviews": review.decisions, "invite_url": f"{cfg.public_base}/join/{person_invite}"}

@@ -193,17 +193,71 @@ def create_hits(session: Session, cls: ImageClass, cfg: AnnotateConfig, rng: np.
     return plan
 
 
+POOL_BATCH = "qualification-pool"
+
+
+def guess_pass_probability(n_items: int, pass_share: float) -> float:
+    """The chance that ticking at random (a fair coin per image) passes a qualification of
+    ``n_items`` gold images with pass mark ``pass_share``."""
+    from math import ceil, comb
+
+    need = ceil(pass_share * n_items - 1e-9)
+    return sum(comb(n_items, k) for k in range(need, n_items + 1)) / 2 ** n_items
+
+
 def create_qualification(session: Session, cls: ImageClass, cfg: AnnotateConfig, rng: np.random.Generator,
                          reward_note: str = "") -> Hit:
-    """A gold-only HIT every new worker takes first; its gold is the least used of the class's pools."""
+    """The qualification pool of ``cls``: every usable gold image of the class (and of its most similar
+    class as negatives). Nobody leases the pool itself: each worker gets their own draw from it
+    (:func:`draw_qualification`), in their own order."""
     positives, negatives = gold_pools(session, cls, cfg)
-    if len(positives) < 1 or len(negatives) < 1:
-        raise CurateError(f"class {cls.key} needs gold positives and negatives for a qualification; "
-                          "import them with  curate gold import DIR --class KEY [--negative]")
-    uses = _gold_uses(session)
-    items = [(i, "gold", True) for i in _least_used(session, positives, cfg.qualification_positives, rng, uses)]
-    items += [(i, "gold", False) for i in _least_used(session, negatives, cfg.qualification_negatives, rng, uses)]
-    return _make_hit(session, cls, "qualification", QUALIFICATION_QUOTA, items, rng, reward_note, None, None)
+    if len(positives) < cfg.qualification_positives or len(negatives) < cfg.qualification_negatives:
+        raise CurateError(f"class {cls.key} has {len(positives)} gold positives and {len(negatives)} negatives; "
+                          f"a qualification draws {cfg.qualification_positives} and {cfg.qualification_negatives} "
+                          "per worker from a larger pool: import more with  curate gold import DIR --class KEY "
+                          "[--negative]")
+    if len(positives) < 2 * cfg.qualification_positives or len(negatives) < 2 * cfg.qualification_negatives:
+        log.warning("class %s: the qualification pool is less than twice a draw; workers will see much of "
+                    "the same gold", cls.key)
+    items = [(i, "gold", True) for i in positives] + [(i, "gold", False) for i in negatives]
+    return _make_hit(session, cls, "qualification", QUALIFICATION_QUOTA, items, rng, reward_note, None, POOL_BATCH)
+
+
+def qualification_pool(session: Session) -> Hit | None:
+    """The open qualification pool new workers draw from (the newest), if any."""
+    return session.scalar(select(Hit).where(Hit.kind == "qualification", Hit.status == "open",
+                                            Hit.batch == POOL_BATCH).order_by(Hit.id.desc()).limit(1))
+
+
+def draw_qualification(session: Session, pool: Hit, worker_id: int, cfg: AnnotateConfig,
+                       rng: np.random.Generator) -> Hit | None:
+    """The worker's own qualification HIT: a fresh random draw from ``pool``, in random order, of
+    images they have not seen (preferably ones no open label HIT shows). An unused earlier draw is
+    reused; None when the pool is exhausted."""
+    from annotate_ui.leasing import seen_images
+
+    batch = f"q:{worker_id}"
+    mine = session.scalar(select(Hit).where(Hit.kind == "qualification", Hit.batch == batch, Hit.status == "open",
+                                            ~Hit.id.in_(select(Assignment.hit_id).where(
+                                                Assignment.worker_id == worker_id))).limit(1))
+    if mine is not None:
+        return mine
+    seen = set(session.scalars(seen_images(worker_id)))
+    items = [i for i in session.scalars(select(HitItem).where(HitItem.hit_id == pool.id).order_by(HitItem.id))
+             if i.image_id not in seen]
+    # prefer gold that no open label HIT shows, so passing the qualification never bars a worker from a HIT
+    in_labels = set(session.scalars(select(HitItem.image_id).join(Hit).where(Hit.kind == "label",
+                                                                            Hit.status == "open")))
+    drawn: list[tuple[int, str, bool | None]] = []
+    for answer, n in ((True, cfg.qualification_positives), (False, cfg.qualification_negatives)):
+        group = [i.image_id for i in items if i.gold_answer is answer]
+        fresh = [i for i in group if i not in in_labels]
+        group = fresh if len(fresh) >= n else group
+        if len(group) < n:
+            return None
+        drawn += [(int(image_id), "gold", answer) for image_id in rng.choice(group, size=n, replace=False)]
+    cls = session.get(ImageClass, pool.class_id)
+    return _make_hit(session, cls, "qualification", 1, drawn, rng, pool.reward_note, None, batch)
 
 
 def add_gold(session: Session, image_ids: Sequence[int], cls: ImageClass, answer: bool, origin: str) -> int:

@@ -84,7 +84,9 @@ def candidate_hits(session: Session, worker_id: int, kind: str, now: dt.datetime
     counts = (select(Assignment.hit_id, func.count().label("n")).where(live(now))
               .group_by(Assignment.hit_id).subquery())
     other = aliased(HitItem)
-    stmt = (select(Hit.id).outerjoin(counts, counts.c.hit_id == Hit.id)
+    # a qualification is only ever the worker's own draw from a pool (annotate_ui.hits.draw_qualification)
+    own = Hit.batch == f"q:{worker_id}" if kind == "qualification" else Hit.id.is_not(None)
+    stmt = (select(Hit.id).outerjoin(counts, counts.c.hit_id == Hit.id).where(own)
             .where(Hit.kind == kind, Hit.status == "open", or_(Hit.expires_at.is_(None), Hit.expires_at > now),
                    func.coalesce(counts.c.n, 0) < Hit.assignments_per_item,
                    ~exists().where(Assignment.hit_id == Hit.id, Assignment.worker_id == worker_id),
@@ -133,7 +135,7 @@ def lease_next(session: Session, worker_id: int, cfg: AnnotateConfig, kind: str 
     lock_worker(session, worker_id)
     worker = session.scalar(select(Worker).where(Worker.id == worker_id)
                             .execution_options(populate_existing=True))
-    if worker is None or worker.flagged:
+    if worker is None or worker.flagged or (kind == "label" and worker.qualified is False):
         return None
     existing = current_lease(session, worker_id, now)
     if existing is not None:
@@ -195,14 +197,16 @@ def submit(session: Session, assignment_id: int, selected: Iterable[str], cfg: A
     if unknown:
         raise SubmitError(f"{len(unknown)} selected item(s) are not part of this HIT")
     code = secrets.token_hex(6).upper()
-    won = session.execute(update(Assignment).where(Assignment.id == assignment_id, Assignment.status == "leased")
+    won = session.execute(update(Assignment).where(Assignment.id == assignment_id, Assignment.status == "leased",
+                                                   Assignment.lease_expires_at >= now)
                           .values(status="submitted", submitted_at=now, completion_code=code)).rowcount
     assignment = session.get(Assignment, assignment_id)
     session.refresh(assignment)
     if not won:
         if assignment.status in ("submitted", "rejected"):
             return SubmitOutcome(assignment, first_time=False)
-        raise SubmitError(f"this HIT's lease has {assignment.status}; it went back to the pool")
+        status = "expired" if assignment.status == "leased" else assignment.status
+        raise SubmitError(f"this HIT's lease has {status}; it went back to the pool and nothing was recorded")
     hit = session.get(Hit, assignment.hit_id)
     correct = total = 0
     for item in items:

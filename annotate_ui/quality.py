@@ -1,8 +1,9 @@
 """Worker quality: accuracy on gold positives and negatives, time per HIT, flags.
 
-A worker whose gold accuracy falls under ``min_worker_accuracy`` (after ``min_gold_answers`` gold
-answers) is flagged; aggregation leaves their votes out, and with ``reopen_flagged`` their label
-assignments are marked ``rejected`` so those HITs return to the pool for someone else.
+A worker whose gold accuracy in label HITs falls under ``min_worker_accuracy`` (after
+``min_gold_answers`` gold answers there; the qualification's gold is judged on its own) is
+flagged; aggregation leaves their votes out, and with ``reopen_flagged`` their label assignments
+are marked ``rejected`` so those HITs return to the pool for someone else.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def refresh_worker(session: Session, worker: Worker, cfg: AnnotateConfig) -> Non
     correct, total = session.execute(select(func.coalesce(func.sum(Assignment.gold_correct), 0),
                                             func.coalesce(func.sum(Assignment.gold_total), 0))
                                      .where(Assignment.worker_id == worker.id,
-                                            Assignment.gold_total.is_not(None))).one()
+                                            Assignment.gold_total.is_not(None),
+                                            Assignment.hit_id.in_(select(Hit.id).where(Hit.kind == "label")))).one()
     if total < cfg.min_gold_answers or correct / total >= cfg.min_worker_accuracy:
         return
     pc, pt, nc, nt = _gold_counts(session, worker.id).get(worker.id, (0, 0, 0, 0))

@@ -31,7 +31,7 @@ def _voted_by(user: User):
 
 
 def queue(session: Session, user: User, method: str, reviews_per_image: int, limit: int = 50,
-          class_id: int | None = None) -> list[QueueItem]:
+          class_id: int | None = None, image_id: int | None = None) -> list[QueueItem]:
     """Accepted images this reviewer has not decided on, that still need reviews, oldest first."""
     done_by_me = select(Review.image_id).where(Review.user_id == user.id, Review.current.is_(True))
     counts = (select(Review.image_id, func.count(func.distinct(Review.user_id)).label("n"))
@@ -45,7 +45,15 @@ def queue(session: Session, user: User, method: str, reviews_per_image: int, lim
         stmt = stmt.where(AggregatedLabel.image_id.not_in(_voted_by(user)))
     if class_id is not None:
         stmt = stmt.where(AggregatedLabel.class_id == class_id)
+    if image_id is not None:
+        stmt = stmt.where(AggregatedLabel.image_id == image_id)
     return [QueueItem(r.image_id, r.class_id, r.frequency, r.posterior, r.n_votes) for r in session.scalars(stmt)]
+
+
+def in_queue(session: Session, user: User, method: str, reviews_per_image: int, image_id: int,
+             class_id: int) -> bool:
+    """Whether this (image, class) is waiting for this reviewer (only those may be decided)."""
+    return bool(queue(session, user, method, reviews_per_image, limit=1, class_id=class_id, image_id=image_id))
 
 
 def queue_size(session: Session, user: User, method: str, reviews_per_image: int) -> int:
@@ -61,8 +69,9 @@ def may_review(session: Session, user: User, image_id: int) -> bool:
 
 
 def decide(session: Session, user: User, image_id: int, decision: str, proposed_class_id: int,
-           class_id: int | None = None, note: str = "") -> Review:
-    """Record a decision; ``relabel`` needs the new ``class_id``. Supersedes this reviewer's earlier one."""
+           class_id: int | None = None, note: str = "", classes: list[str] | None = None) -> Review:
+    """Record a decision; ``relabel`` needs the new ``class_id``, ``multi`` the ``classes`` (keys) the
+    image shows. Supersedes this reviewer's earlier one."""
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}; valid: {', '.join(DECISIONS)}")
     if not may_review(session, user, image_id):
@@ -74,7 +83,8 @@ def decide(session: Session, user: User, image_id: int, decision: str, proposed_
     session.execute(update(Review).where(Review.user_id == user.id, Review.image_id == image_id,
                                          Review.current.is_(True)).values(current=False))
     review = Review(image_id=image_id, user_id=user.id, decision=decision, class_id=final,
-                    proposed_class_id=proposed_class_id, note=note[:2000], current=True)
+                    proposed_class_id=proposed_class_id, note=note[:2000], current=True,
+                    classes=",".join(classes or []) if decision == "multi" else "")
     session.add(review)
     session.flush()
     return review

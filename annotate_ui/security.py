@@ -42,38 +42,81 @@ def check_csrf() -> None:
                                "Reload the page and try again.")
 
 
-class LoginLimiter:
-    """At most ``attempts`` failed logins per (address, user name), and four times that per address
-    over all names, within ``window_s`` seconds."""
+class WindowCounter:
+    """Events per key within a sliding window of ``window_s`` seconds (in memory, thread safe)."""
 
-    PER_ADDRESS = 4
-
-    def __init__(self, attempts: int, window_s: float):
-        self.attempts, self.window_s = attempts, window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+    def __init__(self, window_s: float):
+        self.window_s = window_s
+        self._events: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
 
     def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
+        times = self._events.setdefault(key, deque())
         while times and now - times[0] > self.window_s:
             times.popleft()
         return times
 
-    def blocked(self, address: str, username: str) -> bool:
+    def count(self, key: tuple[str, str]) -> int:
+        with self._lock:
+            return len(self._recent(key, time.monotonic()))
+
+    def add(self, *keys: tuple[str, str]) -> None:
         with self._lock:
             now = time.monotonic()
-            return (len(self._recent((address, username.lower()), now)) >= self.attempts
-                    or len(self._recent((address, "\0any"), now)) >= self.attempts * self.PER_ADDRESS)
+            for key in keys:
+                self._recent(key, now).append(now)
+
+    def clear(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._events.pop(key, None)
+
+
+class LoginLimiter:
+    """Failed sign-ins within ``window_s``: at most ``attempts`` per (address, account), four times
+    that per address over all names, and ``per_account`` per account over all addresses.
+
+    The per-account cap does not lock out addresses that signed in to that account before, so an
+    attacker spraying one account from many addresses cannot lock its owner out.
+    """
+
+    PER_ADDRESS = 4
+
+    def __init__(self, attempts: int, window_s: float, per_account: int | None = None):
+        self.attempts, self.window_s = attempts, window_s
+        self.per_account = per_account if per_account is not None else attempts * self.PER_ADDRESS
+        self._failures = WindowCounter(window_s)
+        self._good: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def blocked(self, address: str, username: str) -> bool:
+        name = username.lower()
+        with self._lock:
+            trusted = (address, name) in self._good
+        return (self._failures.count((address, name)) >= self.attempts
+                or self._failures.count((address, "\0any")) >= self.attempts * self.PER_ADDRESS
+                or (not trusted and self._failures.count(("\0account", name)) >= self.per_account))
 
     def failed(self, address: str, username: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._recent((address, username.lower()), now).append(now)
-            self._recent((address, "\0any"), now).append(now)
+        name = username.lower()
+        self._failures.add((address, name), (address, "\0any"), ("\0account", name))
 
     def succeeded(self, address: str, username: str) -> None:
+        name = username.lower()
+        self._failures.clear((address, name))
         with self._lock:
-            self._failures.pop((address, username.lower()), None)
+            if len(self._good) < 100_000:
+                self._good.add((address, name))
+
+
+def platform_signature(secret: str, worker_id: str) -> str:
+    """The HMAC-SHA256 (hex) that a per-worker ``/task`` link carries as ``sig``."""
+    import hashlib
+
+    return hmac.new(secret.encode(), f"worker:{worker_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def signature_ok(secret: str | None, worker_id: str, sig: str) -> bool:
+    return bool(secret) and hmac.compare_digest(platform_signature(secret, worker_id), sig or "")
 
 
 class ImageSigner:
@@ -103,14 +146,17 @@ class ImageSigner:
         return (kind, ref) if kind in self.KINDS else None
 
 
-def secure_headers(response, frame_ok: bool = False):
-    """Content-Security-Policy without inline script, no sniffing, no framing except worker pages."""
+def secure_headers(response, platform_origins: tuple[str, ...] = ()):
+    """Content-Security-Policy without inline script, no sniffing; framing and form targets limited
+    to this site plus ``platform_origins`` (the configured crowd platform, on worker pages only)."""
+    extra = "".join(" " + origin for origin in platform_origins)
+    ancestors = f"'self'{extra}" if platform_origins else "'none'"
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; object-src 'none'; "
-        f"base-uri 'none'; form-action 'self' https:; frame-ancestors {'*' if frame_ok else chr(39) + 'none' + chr(39)}")
+        f"base-uri 'none'; form-action 'self'{extra}; frame-ancestors {ancestors}")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if not frame_ok:
+    if not platform_origins:
         response.headers.setdefault("X-Frame-Options", "DENY")
     return response

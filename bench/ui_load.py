@@ -6,7 +6,8 @@ through HTTP until every HIT has its workers. Reported: p50/p99 latency of HIT p
 submits and leases, HITs completed per second, and, as the baseline measured in the same run on
 the same server, the latency of a static file (each worker fetches the stylesheet once per HIT).
 
-Targets: HIT page p99 within 10x the static file's p99; no request failing.
+Targets: HIT page p99 within 10x the static file's p99; no request failing; every vote the simulated
+workers sent stored exactly once (a lost or duplicated vote misses the target and exits non-zero).
 
     python bench/ui_load.py            # full: 40 HITs of 48 images (42 + 3 + 3 gold), 5 workers each
     python bench/ui_load.py --quick    # smoke: 8 HITs of 12 images
@@ -90,20 +91,34 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q)) if values else float("nan")
 
 
-def assignment_counts(settings) -> dict[str, int]:
+def stored_state(settings) -> tuple[dict[str, int], list[tuple[str, str, bool]]]:
+    """(assignments per status, every stored vote as (assignment, item token, ticked))."""
     from sqlalchemy import func, select
 
-    from curation.db.models import Assignment
+    from curation.db.models import Assignment, HitItem, Vote
     from curation.db.session import connect, session_scope
 
     engine = connect(settings.database_url)
     with session_scope(engine) as session:
         counts = dict(session.execute(select(Assignment.status, func.count()).group_by(Assignment.status)).all())
+        votes = [(a, t, bool(s)) for a, t, s in session.execute(
+            select(Assignment.public_id, HitItem.token, Vote.selected)
+            .join(Assignment, Assignment.id == Vote.assignment_id).join(HitItem, HitItem.id == Vote.hit_item_id))]
     engine.dispose()
-    return counts
+    return counts, votes
 
 
-def report(result, seconds: float, expected_hits: int, counts: dict[str, int]) -> bool:
+def vote_errors(result, votes: list[tuple[str, str, bool]]) -> tuple[int, int]:
+    """(lost, duplicated): answers the simulated workers sent that the database lacks or holds other
+    than sent, and stored votes beyond one per (assignment, item)."""
+    expected = {(s.assignment, token, token in s.selected) for s in result.submissions for token in s.items}
+    stored = set(votes)
+    duplicated = len(votes) - len(stored) + len(stored - expected)
+    return len(expected - stored), duplicated
+
+
+def report(result, seconds: float, expected_hits: int, counts: dict[str, int],
+           votes: list[tuple[str, str, bool]]) -> bool:
     print(f"\n{'request':<10} {'count':>7} {'p50 ms':>9} {'p99 ms':>9}")
     for kind in ("static", "hit_page", "image", "submit", "start", "done"):
         values = result.latencies.get(kind, [])
@@ -114,13 +129,17 @@ def report(result, seconds: float, expected_hits: int, counts: dict[str, int]) -
           f"workers (their HITs reopened), {counts.get('leased', 0)} still leased")
     ratio = pct(result.latencies.get("hit_page", []), 99) / pct(result.latencies.get("static", []), 99)
     failed = len(result.failures)
+    lost, duplicated = vote_errors(result, votes)
     if counts.get("submitted", 0) != expected_hits:
-        print(f"warning: {counts.get('submitted', 0)} counted assignments, expected {expected_hits}")
+        print(f"note: {counts.get('submitted', 0)} counted assignments, expected {expected_hits}")
     for line in result.failures[:5]:
         print(f"failure: {line}")
     print(f"TARGET hit_page_p99_vs_static_p99: {ratio:.1f}x (target <= 10x) {'met' if ratio <= 10 else 'missed'}")
     print(f"TARGET failed_requests: {failed} (target 0) {'met' if failed == 0 else 'missed'}")
-    return ratio <= 10 and failed == 0
+    ok_votes = lost == 0 and duplicated == 0 and bool(votes)
+    print(f"TARGET votes_lost_or_duplicated: {lost} lost, {duplicated} duplicated of {len(votes)} stored "
+          f"(target 0 and 0) {'met' if ok_votes else 'missed'}")
+    return ratio <= 10 and failed == 0 and ok_votes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.wait(timeout=15)
         print(f"{args.workers} concurrent simulated workers against curate serve (waitress, {args.threads} threads)")
-        return 0 if report(result, seconds, n_hits * per_image, assignment_counts(settings)) else 1
+        return 0 if report(result, seconds, n_hits * per_image, *stored_state(settings)) else 1
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def dashboard():
                            hits=hits, submitted=submitted)
 
 
-@bp.post("/workers/<int:worker_id>/flag")
+@bp.post("/workers/<int(max=2147483647):worker_id>/flag")
 @login_required("admin")
 def flag(worker_id: int):
     worker = db().get(Worker, worker_id)
@@ -55,7 +55,8 @@ def flag(worker_id: int):
     flagged = request.form.get("flagged") == "1"
     quality.set_flag(db(), worker, flagged, "flagged by an admin")
     db().commit()
-    return redirect(url_for("admin.dashboard"))
+    back = url_for("manage.worker", worker_id=worker_id) if request.form.get("back") == "worker" else None
+    return redirect(back or url_for("admin.dashboard"))
 
 
 def safe_cell(value) -> str:
@@ -93,11 +94,11 @@ def export_votes():
 @login_required("admin")
 def export_reviews():
     proposed, final = aliased(ImageClass), aliased(ImageClass)
-    stmt = (select(Review.id, User.username, Image.sha256, Review.decision, proposed.key, final.key, Review.note,
-                   Review.current, Review.created_at)
+    stmt = (select(Review.id, User.username, Image.sha256, Review.decision, proposed.key, final.key, Review.classes,
+                   Review.note, Review.current, Review.created_at)
             .join(User, User.id == Review.user_id).join(Image, Image.id == Review.image_id)
             .outerjoin(proposed, proposed.id == Review.proposed_class_id)
             .outerjoin(final, final.id == Review.class_id).order_by(Review.id))
-    header = ["review_id", "reviewer", "image_sha256", "decision", "proposed_class", "final_class", "note",
-              "current", "created_at"]
+    header = ["review_id", "reviewer", "image_sha256", "decision", "proposed_class", "final_class", "classes",
+              "note", "current", "created_at"]
     return _csv("reviews.csv", header, db().execute(stmt))

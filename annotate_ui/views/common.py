@@ -31,23 +31,49 @@ def close_db(_exc: BaseException | None = None) -> None:
         session.close()
 
 
+def platform_origins() -> tuple[str, ...]:
+    """``https://host`` of each configured platform host, when the platform entry is on."""
+    cfg = state().cfg
+    return tuple(f"https://{h}" for h in cfg.platform_host_list) if cfg.external_entry else ()
+
+
 def finish_response(response):
-    """Security headers; worker pages may be framed by a crowd platform, nothing else may."""
-    frame_ok = request.blueprint == "worker" or request.blueprint == "images"
-    if request.blueprint in ("review", "admin", "auth", "worker"):
+    """Security headers; worker pages may be framed by the configured crowd platform, nothing else may."""
+    framed = request.blueprint in ("worker", "images")
+    if request.blueprint in ("review", "admin", "manage", "auth", "worker"):
         response.headers.setdefault("Cache-Control", "no-store")
-    return secure_headers(response, frame_ok=frame_ok)
+    return secure_headers(response, platform_origins() if framed else ())
+
+
+def _way_back() -> tuple[str, str]:
+    """(label, URL) of the page this visitor most likely wants after an error."""
+    if session.get("user_id"):
+        return "Back to reviewing", url_for("review.next_image")
+    if session.get("worker_id"):
+        return "Back to the instructions", url_for("worker.home")
+    return "Sign in", url_for("auth.login")
 
 
 def error_page(exc):
     code = getattr(exc, "code", 500) or 500
     text = getattr(exc, "description", "") or "Something went wrong."
-    return render_template("message.html", title=f"Error {code}", text=text), code
+    if code == 500:
+        text = "Something went wrong on our side; nothing you sent was lost. Try again in a moment."
+    return render_template("message.html", title=f"Error {code}", text=text, back=_way_back()), code
 
 
 def message(title: str, text: str, code: int = 200, action: tuple[str, str] | None = None):
-    """A plain page with a line of text and optionally one button (label, POST url)."""
-    return render_template("message.html", title=title, text=text, action=action), code
+    """A plain page with a line of text, a way back, and optionally one button (label, POST url)."""
+    return render_template("message.html", title=title, text=text, action=action, back=_way_back()), code
+
+
+def parse_id(text: str | None) -> int | None:
+    """A database id from a form or query value; None unless 1 .. 2**31-1 (what every backend stores)."""
+    text = (text or "").strip()
+    if not text.isdigit() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 0 < value < 2**31 else None
 
 
 def current_worker() -> Worker | None:
@@ -56,8 +82,14 @@ def current_worker() -> Worker | None:
 
 
 def current_user() -> User | None:
+    """The signed-in account; None once it signed out elsewhere (session version) or was disabled."""
     user_id = session.get("user_id")
-    return db().get(User, user_id) if user_id else None
+    if not user_id:
+        return None
+    user = db().get(User, user_id)
+    if user is None or not user.active or session.get("user_version") != user.session_version:
+        return None
+    return user
 
 
 def login_required(*roles: str) -> Callable:

@@ -6,12 +6,15 @@ from the request, so no URL can reach outside the store. A bad or expired signat
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, abort, send_file
 from sqlalchemy import select
 
 from annotate_ui.views.common import current_user, db, state
 from curation.db.models import GoldItem, HitItem, Image
 
+log = logging.getLogger(__name__)
 bp = Blueprint("images", __name__)
 MIMETYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
              "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff"}
@@ -51,9 +54,40 @@ def image(signed: str):
         abort(404)
     if not path.is_file():
         abort(404)
+    if loaded[0] == "h":  # HIT images (gold and candidates alike) differ on every serve
+        return _varied(path)
     # An open file, not a path: no Last-Modified or ETag from the store, which could tell gold
     # (imported at another time, shared across HITs) from candidates.
     response = send_file(path.open("rb"), mimetype=MIMETYPES.get(found.format or "", "application/octet-stream"),
                          max_age=3600, conditional=False, etag=False, last_modified=None)
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def vary_pixels(data: bytes, rng) -> bytes:
+    """The image re-encoded as PNG with the lowest bit of about 1 in 16 pixel values flipped at random:
+    invisible, but no two serves are byte- or pixel-identical, so a gold image met again (or compared
+    between workers) does not give itself away. Every HIT image goes out as PNG, whatever it was stored as."""
+    import io
+
+    import numpy as np
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(data)) as img:
+        pixels = np.array(img.convert("RGB"))
+    flips = (rng.random(pixels.shape) < 1 / 16).astype(np.uint8)
+    out = io.BytesIO()
+    PILImage.fromarray(pixels ^ flips).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def _varied(path):
+    import numpy as np
+    from flask import Response
+
+    try:
+        body = vary_pixels(path.read_bytes(), np.random.default_rng())
+    except (OSError, ValueError) as exc:
+        log.warning("could not re-encode %s for serving: %s", path.name, exc)
+        abort(404)
+    return Response(body, mimetype="image/png", headers={"Cache-Control": "private, max-age=3600"})

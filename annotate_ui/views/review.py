@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from annotate_ui import review as reviews
-from annotate_ui.views.common import db, login_required, state
+from annotate_ui.views.common import db, login_required, parse_id, state
 from annotate_ui.views.images import image_url
-from curation.db.models import AggregatedLabel, ImageClass
+from curation.db.models import ImageClass
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
@@ -18,13 +18,29 @@ def _class_choices(cls: ImageClass) -> list[ImageClass]:
                              .order_by(ImageClass.position)))
 
 
-def _find_class(text: str, within: ImageClass) -> ImageClass | None:
-    """A class of the same set by key, name, or the 'name (key)' text the search list shows."""
-    text = text.strip()
-    if text.endswith(")") and "(" in text:
-        text = text[text.rindex("(") + 1:-1]
-    return db().scalar(select(ImageClass).where(ImageClass.class_set_id == within.class_set_id,
-                                                (ImageClass.key == text) | (ImageClass.name == text)))
+def fuzzy_classes(text: str, choices: list[ImageClass], n: int = 5) -> list[ImageClass]:
+    """Classes whose key, name or 'name (key)' is closest to ``text`` (case and spacing ignored)."""
+    import difflib
+
+    text = " ".join(text.lower().split())
+    if not text:
+        return []
+    names: dict[str, ImageClass] = {}
+    for c in choices:
+        for label in (c.key, c.name, f"{c.name} ({c.key})"):
+            names.setdefault(" ".join(label.lower().split()), c)
+    exact = names.get(text)
+    if exact is not None:
+        return [exact]
+    found = [names[m] for m in difflib.get_close_matches(text, list(names), n=3 * n, cutoff=0.6)]
+    found += [c for label, c in names.items() if text in label]
+    return list(dict.fromkeys(found))[:n]
+
+
+def _find_class(text: str, within: ImageClass) -> tuple[ImageClass | None, list[ImageClass]]:
+    """(the class meant, None if unclear) and the close candidates, among ``within``'s class set."""
+    matches = fuzzy_classes(text[:300], _class_choices(within))
+    return (matches[0] if len(matches) == 1 else None), matches
 
 
 @bp.get("")
@@ -47,33 +63,38 @@ def next_image():
 @login_required("reviewer", "admin")
 def decide():
     form = request.form
-    try:
-        image_id, class_id = int(form.get("image_id", "")), int(form.get("class_id", ""))
-    except ValueError:
-        flash("That form was incomplete; nothing was recorded.")
-        return redirect(url_for("review.next_image"))
-    label = db().scalar(select(AggregatedLabel).where(AggregatedLabel.image_id == image_id,
-                                                      AggregatedLabel.class_id == class_id))
+    image_id, class_id = parse_id(form.get("image_id")), parse_id(form.get("class_id"))
+    if image_id is None or class_id is None:
+        abort(400, description="That form named no valid image or class; nothing was recorded.")
+    cfg = state().cfg
     cls = db().get(ImageClass, class_id)
-    if label is None or cls is None:
-        flash("That image is not awaiting review.")
+    if cls is None or not reviews.in_queue(db(), g.user, cfg.review_method, cfg.reviews_per_image, image_id, class_id):
+        flash("That image is not in your review queue; nothing was recorded.")
         return redirect(url_for("review.next_image"))
     decision = form.get("decision", "")
-    new_class = None
+    new_class, several = None, []
     if decision == "relabel":
-        new_class = _find_class(form.get("new_class", "")[:300], cls)
+        new_class, close = _find_class(form.get("new_class", ""), cls)
         if new_class is None:
-            flash("Pick the new class from the list (type to search).")
+            hint = f" Did you mean: {', '.join(c.name for c in close)}?" if close else ""
+            flash(f"Pick the new class from the list (type to search).{hint}")
+            return redirect(url_for("review.next_image"))
+    elif decision == "multi":
+        wanted = {parse_id(v) for v in form.getlist("classes")[:50]} - {None}
+        several = [c for c in _class_choices(cls) if c.id in wanted]
+        if not several:
+            flash("Tick the classes the image shows (m opens the list).")
             return redirect(url_for("review.next_image"))
     try:
         reviews.decide(db(), g.user, image_id, decision, class_id, new_class.id if new_class else None,
-                       form.get("note", ""))
+                       form.get("note", "")[:2000], [c.key for c in several])
     except (ValueError, PermissionError) as exc:
         db().rollback()
         flash(str(exc))
         return redirect(url_for("review.next_image"))
     db().commit()
-    flash(f"Recorded: {decision}{' as ' + new_class.name if new_class else ''}.")
+    detail = f" as {new_class.name}" if new_class else f": {', '.join(c.name for c in several)}" if several else ""
+    flash(f"Recorded: {decision}{detail}.")
     return redirect(url_for("review.next_image"))
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any, Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData,
-                        String, Text, UniqueConstraint, func)
+                        String, Text, UniqueConstraint, func, true)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -347,6 +347,8 @@ class User(Created, Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[str] = mapped_column(String(20), default="reviewer")  # reviewer | admin
     worker_id: Mapped[Optional[int]] = mapped_column(ForeignKey("workers.id"))  # if they also labeled
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # +1 ends all sessions
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Review(Created, Base):
@@ -362,6 +364,7 @@ class Review(Created, Base):
     proposed_class_id: Mapped[Optional[int]] = mapped_column(ForeignKey("classes.id"))
     note: Mapped[str] = mapped_column(Text, default="")
     current: Mapped[bool] = mapped_column(Boolean, default=True)  # false once undone
+    classes: Mapped[str] = mapped_column(Text, default="", server_default="")  # "multi": the class keys, comma-separated
 
 
 # --- splits and exports --------------------------------------------------------------------------

@@ -48,10 +48,25 @@ def test_invites_and_worker_tokens(workspace, cli):
     engine.dispose()
 
 
+def test_task_links_are_signed_for_one_worker(workspace, cli, monkeypatch):
+    import hashlib
+    import hmac
+    from urllib.parse import parse_qs, urlsplit
+
+    assert "no platform secret" in cli("invites", "task-link", "--worker", "A1", ok=False).output
+    monkeypatch.setenv("CURATE_PLATFORM_SECRET", "s3cret")
+    assert "must not be blank" in cli("invites", "task-link", "--worker", " ", ok=False).output
+    link = cli("invites", "task-link", "--worker", "A1", "--base-url", "https://label.example").output.strip()
+    parts = urlsplit(link)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert (parts.scheme, parts.netloc, parts.path) == ("https", "label.example", "/task")
+    assert query["sig"] == hmac.new(b"s3cret", b"worker:A1", hashlib.sha256).hexdigest()
+
+
 def test_every_command_has_an_example(cli):
     for args in (["hits", "create"], ["hits", "list"], ["gold", "import"], ["gold", "from-reviews"], ["serve"],
                  ["gold", "list"], ["aggregate"], ["users", "create"], ["users", "list"], ["invites", "create"],
-                 ["invites", "token"], ["invites", "list"]):
+                 ["invites", "token"], ["invites", "list"], ["invites", "task-link"]):
         assert "Example:" in cli(*args, "--help").output
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from annotate_ui.config import load_config
@@ -54,13 +55,46 @@ def test_filtered_out_and_used_candidates_are_skipped(engine, tmp_path):
         assert create_hits(session, cat, cfg, np.random.default_rng(0)).hits == []  # nothing twice
 
 
-def test_qualification_is_gold_only(engine, tmp_path):
+def test_qualification_is_a_pool_and_each_worker_draws_their_own(engine, tmp_path):
+    from itertools import product
+
+    from annotate_ui.hits import draw_qualification, guess_pass_probability
+    from curation.db.models import Worker
+
+    world = build_world(engine, tmp_path / "store", candidates=2, gold=8)
+    cfg = load_config(qualification_positives=2, qualification_negatives=2)
+    with session_scope(engine) as session:
+        cat = session.get(ImageClass, world.class_ids["cat"])
+        pool = create_qualification(session, cat, cfg, np.random.default_rng(0))
+        assert pool.kind == "qualification" and {i.role for i in pool.items} == {"gold"}
+        pool_images = {i.image_id: i.gold_answer for i in pool.items}
+        assert sum(pool_images.values()) == 5 and len(pool_images) == 13  # 8 gold - 3 examples; 8 lynx negatives
+        draws = []
+        for k in range(8):
+            worker = Worker(external_id=f"w{k}")
+            session.add(worker)
+            session.flush()
+            hit = draw_qualification(session, pool, worker.id, cfg, np.random.default_rng(k))
+            items = sorted(hit.items, key=lambda i: i.position)
+            assert all(pool_images[i.image_id] is i.gold_answer for i in items)
+            assert sorted(i.gold_answer for i in items) == [False, False, True, True]
+            assert hit.assignments_per_item == 1
+            assert draw_qualification(session, pool, worker.id, cfg, np.random.default_rng(99)).id == hit.id
+            draws.append(tuple(i.image_id for i in items))
+        assert len({frozenset(d) for d in draws}) > 1 and len(set(draws)) == len(draws)
+    # a fair coin per image passes 14 of 16 with (C(16,14) + C(16,15) + 1) / 2**16, counted here by brute force
+    passing = sum(1 for ticks in product((0, 1), repeat=16) if sum(ticks) >= 14)
+    assert guess_pass_probability(16, 0.85) == passing / 2 ** 16 == 137 / 65536
+
+
+def test_a_qualification_pool_smaller_than_a_draw_is_refused(engine, tmp_path):
+    from curation.errors import CurateError
+
     world = build_world(engine, tmp_path / "store", candidates=2, gold=8)
     with session_scope(engine) as session:
         cat = session.get(ImageClass, world.class_ids["cat"])
-        hit = create_qualification(session, cat, load_config(), np.random.default_rng(0))
-        assert hit.kind == "qualification" and {i.role for i in hit.items} == {"gold"}
-        assert sorted(i.gold_answer for i in hit.items) == [False] * 4 + [True] * 4
+        with pytest.raises(CurateError, match="larger pool"):
+            create_qualification(session, cat, load_config(), np.random.default_rng(0))
 
 
 def test_gold_from_reviews_skips_disputed_images(engine, tmp_path):
@@ -105,8 +139,13 @@ def test_cli_gold_import_hits_create_and_list(workspace, cli, tmp_path, image_by
     out = cli("hits", "create", "--class", "goldfish", "--candidates", "4", "--gold-positives", "1",
               "--gold-negatives", "1", "--workers", "3", "--reward", "0.10 USD", "--expires-days", "3").output
     assert "created 3 HITs for 1 classes, 3 workers per image" in out
+    assert "larger pool" in cli("hits", "create", "--class", "goldfish", "--qualification", ok=False).output
+    with open(workspace / "curate.toml", "a") as fh:
+        fh.write("\n[annotate]\nqualification_positives = 1\nqualification_negatives = 1\n"
+                 "qualification_pass = 1.0\n")
     out = cli("hits", "create", "--class", "goldfish", "--qualification").output
-    assert "qualification HIT" in out
+    # 2 positives left (5 imported, 3 shown as examples), 5 negatives; a guess passes 2 of 2 with p = 1/4
+    assert "qualification pool" in out and "7 gold images" in out and "probability 25.00%" in out
     listing = cli("hits", "list").output
     assert "4 HITs (3 label, 1 qualification)" in listing and "/task?hitId=" in listing
     assert "goldfish" in cli("gold", "list").output

@@ -95,18 +95,57 @@ def test_no_worker_sees_an_image_twice(world, small_cfg):
     assert len(seen) == len(set(seen)) and seen
 
 
-def test_flagged_worker_is_refused_and_their_hits_reopen(world, small_cfg):
+def lease_qualification(engine, worker_id: int, cfg):
+    import numpy as np
+
+    from annotate_ui.hits import draw_qualification, qualification_pool
+
+    with session_scope(engine) as session:
+        assert leasing.lease_next(session, worker_id, cfg, kind="qualification") is None  # never the pool itself
+        mine = draw_qualification(session, qualification_pool(session), worker_id, cfg, np.random.default_rng(0))
+        return leasing.lease_next(session, worker_id, cfg, kind="qualification", hit_id=mine.id)
+
+
+def test_failed_qualification_is_refused_label_hits_but_not_flagged(world, small_cfg):
     make_hits(world, ("cat",), qualification="cat")
     worker = new_worker(world.engine, "spammer")
-    qual = lease(world.engine, worker, small_cfg, kind="qualification")
+    qual = lease_qualification(world.engine, worker, small_cfg)
     with session_scope(world.engine) as session:
         wrong = list(session.scalars(select(HitItem.token).where(HitItem.hit_id == qual.hit_id,
                                                                  HitItem.gold_answer.is_(False))))
     submit(world.engine, qual.id, wrong, small_cfg)  # ticks exactly the negatives: every answer wrong
     with session_scope(world.engine) as session:
         spammer = session.get(Worker, worker)
-        assert spammer.qualified is False and spammer.flagged
-        assert "gold accuracy 0.00" in spammer.flag_reason
+        assert spammer.qualified is False and not spammer.flagged  # the qualification is judged on its own
+    assert lease(world.engine, worker, small_cfg) is None
+
+
+def test_qualification_gold_does_not_count_toward_the_flag_minimum(engine, tmp_path, small_cfg):
+    from tests.annotate_ui.conftest import build_world
+
+    world = build_world(engine, tmp_path / "store", gold=40)  # enough gold that qualification and HITs differ
+    make_hits(world, ("cat",), qualification="cat")
+    worker = new_worker(world.engine, "new")
+    qual = lease_qualification(world.engine, worker, small_cfg)
+    with session_scope(world.engine) as session:
+        right = list(session.scalars(select(HitItem.token).where(HitItem.hit_id == qual.hit_id,
+                                                                 HitItem.gold_answer.is_(True))))
+    submit(world.engine, qual.id, right, small_cfg)  # 4 of 4 gold right
+    label = lease(world.engine, worker, small_cfg)
+    with session_scope(world.engine) as session:
+        wrong = list(session.scalars(select(HitItem.token).where(HitItem.hit_id == label.hit_id,
+                                                                 HitItem.gold_answer.is_(False))))
+    submit(world.engine, label.id, wrong, small_cfg)  # 0 of 2 gold right: 2 label gold < min_gold_answers 4
+    with session_scope(world.engine) as session:
+        # counting the qualification, 4/6 = 0.67 after 6 gold answers would have flagged them
+        assert session.get(Worker, worker).flagged is False
+
+
+def test_flagged_worker_is_refused(world, small_cfg):
+    make_hits(world, ("cat",))
+    worker = new_worker(world.engine, "spammer")
+    with session_scope(world.engine) as session:
+        session.get(Worker, worker).flagged = True
     assert lease(world.engine, worker, small_cfg) is None
 
 

@@ -42,20 +42,42 @@ def test_review_decisions_relabel_and_undo(world):
     assert "Recorded: relabel as lynx" in page
     page = decide(client, page, "relabel", new_class="no such class")
     assert "Pick the new class" in page
-    page = decide(client, page, "multi")
+    assert "Tick the classes" in decide(client, page, "multi")  # several classes, but none picked
+    page = decide(client, page, "multi", classes=[str(world.class_ids["cat"]), str(world.class_ids["lynx"])])
+    assert "Recorded: multi: cat, lynx" in page
     page = client.post("/review/undo", data={"csrf_token": csrf_of(page)}, follow_redirects=True).get_data(as_text=True)
     assert "Undid your last decision" in page and f'data-image="{ids[2]}"' in page
-    page = decide(client, page, "reject")
+    page = decide(client, page, "multi", classes=[str(world.class_ids["boat"]), str(world.class_ids["cat"])],
+                  note="a cat in a boat")
     page = decide(client, page, "accept")
     assert 'id="queue-empty"' in page
+    with session_scope(world.engine) as session:
+        multi = session.scalar(select(Review).where(Review.image_id == ids[2], Review.current.is_(True)))
+        assert (multi.decision, multi.classes, multi.note) == ("multi", "cat,boat", "a cat in a boat")
     with session_scope(world.engine) as session:
         current = {r.image_id: (r.decision, r.class_id) for r in session.scalars(
             select(Review).where(Review.current.is_(True)))}
         undone = session.scalars(select(Review.decision).where(Review.current.is_(False))).all()
     cat, lynx = world.class_ids["cat"], world.class_ids["lynx"]
-    assert current == {ids[0]: ("accept", cat), ids[1]: ("relabel", lynx), ids[2]: ("reject", None),
+    assert current == {ids[0]: ("accept", cat), ids[1]: ("relabel", lynx), ids[2]: ("multi", None),
                        ids[3]: ("accept", cat)}
     assert undone == ["multi"]
+
+
+def test_relabel_forgives_typos_and_asks_when_unclear(world):
+    accepted(world, 3)
+    add_user(world, "rev")
+    client = make_app(world).test_client()
+    login(client, "rev")
+    page = client.get("/review").get_data(as_text=True)
+    assert "Recorded: relabel as lynx" in decide(client, page, "relabel", new_class="  LNYX ")
+    page = client.get("/review").get_data(as_text=True)
+    assert "Recorded: relabel as boat" in decide(client, page, "relabel", new_class="bota")
+    page = client.get("/review").get_data(as_text=True)
+    assert "Pick the new class" in decide(client, page, "relabel", new_class="zzzzzz")
+    with session_scope(world.engine) as session:
+        decided = session.scalars(select(Review.class_id).where(Review.current.is_(True)).order_by(Review.id)).all()
+    assert decided == [world.class_ids["lynx"], world.class_ids["boat"]]
 
 
 def test_reviewer_never_reviews_an_image_they_voted_on(world):
@@ -86,7 +108,7 @@ def test_reviewer_never_reviews_an_image_they_voted_on(world):
     login(client, "dual")
     page = client.get("/review").get_data(as_text=True)
     forged = page.replace(f'name="image_id" value="{ids[1]}"', f'name="image_id" value="{ids[0]}"')
-    assert "voted on this image" in decide(client, forged, "accept")
+    assert "not in your review queue" in decide(client, forged, "accept")  # never offered, so refused
 
 
 def test_disagreement_between_reviewers_reaches_the_admin(world):

@@ -73,52 +73,6 @@ def test_reload_of_a_submitted_hit_shows_the_code(world):
     assert again.status_code == 302 and again.headers["Location"].endswith("/done")
 
 
-def test_preview_mode_disables_inputs(world):
-    make_hits(world, ("cat",))
-    client = make_app(world).test_client()
-    page = client.get("/task?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=&workerId=&turkSubmitTo=")
-    text = page.get_data(as_text=True)
-    assert page.status_code == 200 and "Preview" in text
-    boxes = re.findall(r'<input type="checkbox"[^>]*>', text)
-    assert boxes and all("disabled" in b for b in boxes)
-    assert re.search(r'<button type="submit" id="submit" disabled>', text)
-    with session_scope(world.engine) as session:
-        assert session.scalar(select(func.count()).select_from(Assignment)) == 0
-
-
-def test_external_question_leases_the_named_hit_and_posts_back(world):
-    make_hits(world, ("cat",))
-    with session_scope(world.engine) as session:
-        from curation.db.models import Hit
-
-        public_id = session.scalars(select(Hit.public_id).order_by(Hit.id)).all()[1]
-    client = make_app(world).test_client()
-    url = (f"/task?assignmentId=A123&hitId={public_id}&workerId=CROWD7"
-           "&turkSubmitTo=https%3A%2F%2Fcrowd.example%2Fsub")
-    page = client.get(url, follow_redirects=True).get_data(as_text=True)
-    data = hit_data(page)
-    token = csrf_of(page)
-    done = client.post(data["submit"], data={"csrf_token": token}, follow_redirects=True).get_data(as_text=True)
-    assert 'action="https://crowd.example/sub/mturk/externalSubmit"' in done and 'value="A123"' in done
-    with session_scope(world.engine) as session:
-        assignment = session.scalar(select(Assignment))
-        assert assignment.external_assignment_id == "A123"
-        assert session.get(Worker, assignment.worker_id).external_id == "ext-CROWD7"
-        from curation.db.models import Hit
-
-        assert session.get(Hit, assignment.hit_id).public_id == public_id
-
-
-def test_external_question_refuses_script_submit_target(world):
-    make_hits(world, ("cat",))
-    client = make_app(world).test_client()
-    page = client.get("/task?assignmentId=A1&workerId=W1&turkSubmitTo=javascript:alert(1)", follow_redirects=True)
-    data = hit_data(page.get_data(as_text=True))
-    done = client.post(data["submit"], data={"csrf_token": csrf_of(page.get_data(as_text=True))},
-                       follow_redirects=True).get_data(as_text=True)
-    assert "javascript:" not in done and "externalSubmit" not in done
-
-
 def test_admin_dashboard_and_csv_exports(world):
     make_hits(world, ("cat",))
     add_user(world, "root", "admin")
@@ -180,3 +134,19 @@ def test_opening_an_invite_uses_it_only_on_join(world):
     late = make_app(world).test_client()
     landing = late.get(f"/join/{code}").get_data(as_text=True)
     assert late.post(f"/join/{code}", data={"csrf_token": csrf_of(landing)}).status_code == 404
+
+
+def test_a_flagged_worker_is_told_why(sqlite_world):
+    world = sqlite_world
+    make_hits(world, ("cat",))
+    client = make_app(world).test_client()
+    token = join(client, new_invite(world))
+    with session_scope(world.engine) as session:
+        worker = session.scalar(select(Worker))
+        worker.flagged, worker.flag_reason = True, "gold accuracy 0.40 < 0.70 (1/3 positives, 1/2 negatives)"
+    home = client.get("/w").get_data(as_text=True)
+    assert "gold accuracy 0.40 &lt; 0.70" in home and 'id="start"' not in home
+    started = client.post("/w/start", data={"csrf_token": token})
+    text = started.get_data(as_text=True)
+    assert started.status_code == 200 and "gold accuracy 0.40" in text and "No HITs right now" not in text
+    assert 'id="back"' in text  # and a way back
