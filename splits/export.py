@@ -226,7 +226,7 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
         owners = {(r["source"], r["owner"]): str(r.get("owner_name", "")) for r in kept if r.get("owner")}
         folders = _imagefolder_order(spec, manifest) if fmt == "imagefolder" else {}
         card = render_card(info, classes, manifest, owners, _card_attributes(spec, manifest, meta_cols),
-                           dict(refused), header=yaml_header(fmt, spec.layout, sorted({r.subset for r in manifest})),
+                           dict(refused), header=_header(fmt, spec, manifest, meta_cols),
                            labels_section="" if spec.multi_label else label_map_section(
                                classes, folders or {"": sorted({r.label for r in manifest})}, fmt,
                                lambda s: _folder(spec, s, "").rstrip("/"), sorted({r.subset for r in manifest})))
@@ -244,6 +244,11 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
 
     n_files = len({r["path"].split(SEP)[0] for r in kept})
     return ExportSummary(out, len(kept), n_files, dict(sorted(refused.items())), sha256_file(out / "manifest.csv"))
+
+
+def _header(fmt: str, spec: SplitSpec, rows: Sequence[ManifestRow], meta_cols: Sequence[str]) -> str:
+    counts = Counter(r.subset for r in rows)
+    return yaml_header(fmt, spec.layout, sorted(counts), dict(counts), [r.license for r in rows], meta_cols)
 
 
 def _imagefolder_order(spec: SplitSpec, rows: Sequence[ManifestRow]) -> dict[str, list[str]]:
