@@ -110,8 +110,28 @@ def read_weights(path: Path | str) -> dict:
                           "torchvision/timm state dict (or a curate checkpoint) to that path first")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        raise CurateError(f"{path} is not a PyTorch weights file readable with weights_only=True: {exc}") from exc
+    except Exception as first:  # noqa: BLE001 - maybe a numpy scalar (best_acc1) in a released checkpoint
+        try:
+            with torch.serialization.safe_globals(_numpy_scalars()):
+                return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - any unpickling failure means the same thing to the user
+            raise CurateError(f"{path} is not a PyTorch weights file readable with weights_only=True: "
+                              f"{first}") from first
+
+
+def _numpy_scalars() -> list[Any]:
+    """The numpy types a training script's ``best_acc1`` pickles as: allowed, nothing executable."""
+    import numpy as np
+
+    scalar = getattr(getattr(np, "_core", np.core), "multiarray").scalar
+    return [scalar, np.dtype, *(type(np.dtype(t)) for t in ("float64", "float32", "int64"))]
+
+
+def released_arch(raw: Any) -> str | None:
+    """The architecture a released checkpoint names (``{'arch': 'resnet50', 'state_dict': ...}``, as
+    the PyTorch ImageNet example and the ImageNet-R release save them), or None."""
+    arch = raw.get("arch") if isinstance(raw, dict) else None
+    return arch if isinstance(arch, str) and arch else None
 
 
 @dataclass
@@ -246,6 +266,7 @@ def load_model(arch: str | None, weights: Path | str | None = None, num_classes:
         arch = arch or stored
         if arch != stored:
             raise CurateError(f"{weights} holds a {stored} model, not {arch}")
+    arch = arch or released_arch(raw)
     if not arch:
         raise CurateError(f"{weights} is not a curate checkpoint; say which architecture it is with --model")
     n = classifier_outputs(state) or num_classes or 1000
