@@ -18,7 +18,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from curation.errors import CurateError
-from models.corruptions import CORRUPTION_FUNCTIONS, corrupt, frost_files
+from models.corruptions import CORRUPTION_FUNCTIONS, backend, corrupt, frost_files
 from models.data import Item, load_rgb, open_export
 from models.transforms import EvalTransform
 from splits.frozen import ClassEntry, ManifestRow, safe_relpath, write_metadata
@@ -104,7 +104,7 @@ def make_corrupted_export(src: Path, out: Path, subsets: Sequence[str] | None = 
     info = {"name": f"{export.info.get('name', export.root.name)}-c", "kind": "imagenet-c",
             "source_export": export.info.get("name", export.root.name), "source_manifest_sha256":
             export.manifest_sha256(), "corruptions": list(corruptions), "severities": list(severities),
-            "seed": seed, "resize": resize, "crop": crop, "jpeg_quality": quality, "frost_texture": frost,
+            "seed": seed, "resize": resize, "crop": crop, "jpeg_quality": quality, "frost_texture": frost, "implementation": backend(frost_dir),
             "failures": failures, "multi_label": False}
     card = (f"# {info['name']}\n\nImageNet-C style corruptions of `{info['source_export']}` "
             f"({len(corruptions)} corruptions x severities {list(severities)}), made by `curate corrupt` "
