@@ -95,16 +95,20 @@ def _creators(rows: Sequence[ManifestRow], owner_names: Mapping[tuple[str, str],
     return people
 
 
-def _collection(info: Mapping[str, Any], rows: Sequence[ManifestRow]) -> str:
+def _collection(info: Mapping[str, Any], rows: Sequence[ManifestRow], found: Mapping[str, Any] | None) -> str:
     sources = Counter(r.source or "unknown" for r in rows)
+    text = "Images by source: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())) + "."
     spec = info.get("spec") or {}
     queries = sorted({str(q) for key in ("queries", "query") for q in _as_list(spec.get(key))})
-    for sub in spec.values() if isinstance(spec, Mapping) else ():
-        if isinstance(sub, Mapping):
-            queries += sorted({str(q) for key in ("queries", "query") for q in _as_list(sub.get(key))})
-    text = "Images by source: " + ", ".join(f"{k} {v}" for k, v in sorted(sources.items())) + "."
     if queries:
-        text += " Search queries: " + "; ".join(queries) + "."
+        text += " Spec queries: " + "; ".join(queries) + "."
+    if found and found.get("queries"):
+        shown = [f"{q['source']} \"{q['query']}\" ({q['images']} images, found {q['first_found']} to "
+                 f"{q['last_found']})" for q in found["queries"]]
+        more = found["n_queries"] - len(shown)
+        text += " Search queries that found them: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else "") + "."
+    if found and found.get("uploaded"):
+        text += f" Uploaded between {found['uploaded'][0]} and {found['uploaded'][1]}."
     return text
 
 
@@ -117,20 +121,27 @@ def _as_list(value: Any) -> list[Any]:
 def _annotation(info: Mapping[str, Any], labelling: Mapping[str, Any] | None) -> str:
     build = info.get("build") or {}
     parts = []
-    if labelling:
-        parts.append("Labelling: " + json.dumps(dict(labelling), sort_keys=True, default=str))
+    if labelling and labelling.get("votes"):
+        parts.append(f"Crowd labelling: {labelling['hits']} HITs (grids of candidates for one class with hidden "
+                     f"gold; {labelling['gold_items_in_those_hits']} gold items), {labelling['workers']} workers, "
+                     f"{labelling['votes']} votes, mean agreement with the majority "
+                     f"{labelling['mean_majority_agreement']}.")
+    if labelling and labelling.get("reviews"):
+        parts.append(f"Expert review by {labelling['reviewers']} reviewer(s): "
+                     + ", ".join(f"{k} {v}" for k, v in labelling["reviews"].items()) + ".")
     for key in ("screening", "dropped", "held_out"):
         if build.get(key):
             parts.append(f"{key.replace('_', ' ').capitalize()}: " + json.dumps(build[key], sort_keys=True, default=str))
     if info.get("refused"):
         parts.append("Refused at export: " + json.dumps(info["refused"], sort_keys=True))
-    return " ".join(parts) or "Labels as recorded in the workspace."
+    return " ".join(parts) or "Labels as recorded in the workspace (no crowd votes or reviews for these images)."
 
 
 def croissant_text(info: Mapping[str, Any], classes: Sequence[ClassEntry], rows: Sequence[ManifestRow],
                    card: str, owner_names: Mapping[tuple[str, str], str] | None = None,
-                   labelling: Mapping[str, Any] | None = None) -> str:
-    """The ``croissant.json`` text of an export (deterministic: sorted keys, no timestamps)."""
+                   facts: Mapping[str, Any] | None = None) -> str:
+    """The ``croissant.json`` text of an export (deterministic: sorted keys, no timestamps);
+    ``facts``: the workspace's collection and labelling facts (``splits.rai.workspace_facts``)."""
     fmt = str(info["format"])
     licenses = sorted({r.license or "unknown" for r in rows})
     name = str(info["name"])
@@ -150,9 +161,9 @@ def croissant_text(info: Mapping[str, Any], classes: Sequence[ClassEntry], rows:
                               "application/x-parquet" if fmt == "parquet" else "image/jpeg"),
                           "includes": IMAGE_GLOBS[fmt]}],
         "recordSet": _record_sets(rows),
-        "rai:dataCollection": _collection(info, rows),
+        "rai:dataCollection": _collection(info, rows, (facts or {}).get("collection")),
         "rai:dataCollectionType": "Web scraping and curator uploads",
-        "rai:dataAnnotationProtocol": _annotation(info, labelling),
+        "rai:dataAnnotationProtocol": _annotation(info, (facts or {}).get("labelling")),
         "rai:dataLimitations": LIMITATIONS,
         "rai:personalSensitiveInformation": "Photographs may show people; no identities are labelled.",
         "rai:dataUseCases": "Evaluating image classifiers under distribution shift (test only, not training).",

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 from curation.errors import CurateError
 from splits.card import render_card
 from splits.croissant import croissant_text
+from splits.rai import workspace_facts
 from splits.containers import SEP, wds_key, write_parquet, write_tar
 from splits.copying import CopyJob, copy_all, read_all
 from splits.frozen import ClassEntry, ManifestRow, write_metadata
@@ -232,7 +233,8 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
                                lambda s: _folder(spec, s, "").rstrip("/"), sorted({r.subset for r in manifest})))
         extra = _extra_files(spec, manifest, fmt, meta_cols)
         extra["label_map.csv"] = label_map_text(classes, folders)
-        extra["croissant.json"] = croissant_text(info, classes, manifest, card, owners)
+        facts = workspace_facts(session, [r.sha256 for r in manifest])
+        extra["croissant.json"] = croissant_text(info, classes, manifest, card, owners, facts)
         write_metadata(tmp, info, classes, manifest, card, extra)
         if out.exists():
             out.rmdir()
