@@ -106,7 +106,8 @@ def _collection(info: Mapping[str, Any], rows: Sequence[ManifestRow], found: Map
         shown = [f"{q['source']} \"{q['query']}\" ({q['images']} images, found {q['first_found']} to "
                  f"{q['last_found']})" for q in found["queries"]]
         more = found["n_queries"] - len(shown)
-        text += " Search queries that found them: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else "") + "."
+        tail = f"; and {more} more" if more > 0 else ""
+        text += " Search queries that found them: " + "; ".join(shown) + tail + "."
     if found and found.get("uploaded"):
         text += f" Uploaded between {found['uploaded'][0]} and {found['uploaded'][1]}."
     return text
@@ -131,7 +132,8 @@ def _annotation(info: Mapping[str, Any], labelling: Mapping[str, Any] | None) ->
                      + ", ".join(f"{k} {v}" for k, v in labelling["reviews"].items()) + ".")
     for key in ("screening", "dropped", "held_out"):
         if build.get(key):
-            parts.append(f"{key.replace('_', ' ').capitalize()}: " + json.dumps(build[key], sort_keys=True, default=str))
+            shown = json.dumps(build[key], sort_keys=True, default=str)
+            parts.append(f"{key.replace('_', ' ').capitalize()}: {shown}")
     if info.get("refused"):
         parts.append("Refused at export: " + json.dumps(info["refused"], sort_keys=True))
     return " ".join(parts) or "Labels as recorded in the workspace (no crowd votes or reviews for these images)."

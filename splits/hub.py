@@ -12,7 +12,8 @@ import re
 from typing import Mapping, Sequence
 
 _NOT_WORD = re.compile(r"[^A-Za-z0-9_.]")
-_HF_LICENSE = re.compile(r"^(cc-by(-sa|-nc|-nd|-nc-sa|-nc-nd)?-(2\.0|2\.5|3\.0|4\.0)|cc0-1\.0|mit|apache-2\.0|odbl|pddl)$")
+_HF_LICENSE = re.compile(r"^(cc-by(-sa|-nc|-nd|-nc-sa|-nc-nd)?-(2\.0|2\.5|3\.0|4\.0)"
+                         r"|cc0-1\.0|mit|apache-2\.0|odbl|pddl)$")
 
 
 def hf_split_name(subset: str) -> str:

@@ -37,3 +37,12 @@ def test_every_subset_loads_as_a_split_with_its_count(svsf_built, cli, tmp_path,
         assert loaded["train"][0]["license"] == "CC-BY-2.0"
         types = loaded["train"].features
         assert types["url"].dtype == "string" and types["owner"].dtype == "string"  # declared, not guessed
+
+
+def test_license_ids_and_size_categories_by_hand():
+    from splits.hub import hf_license, size_category
+
+    assert [hf_license(x) for x in ("CC-BY-2.0", "CC BY-SA 4.0", "CC0-1.0", "All rights reserved", "")] == [
+        "cc-by-2.0", "cc-by-sa-4.0", "cc0-1.0", "other", "other"]
+    assert [size_category(n) for n in (0, 999, 1000, 99_999, 100_000, 2_000_000)] == [
+        "n<1K", "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M"]
