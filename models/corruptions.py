@@ -3,7 +3,9 @@
 Default backend: ``imagecorruptions-imaug`` (the maintained fork of bethgelab's ``imagecorruptions``:
 ``importlib.resources`` for its frost images, current numpy), called per image with numpy's global
 generator seeded from the protocol's ``numpy.random.Generator`` (under a lock), so a seed gives the
-same bytes. Frost uses the package's real frost images.
+same bytes. Frost uses the package's real frost images, through the ImageNet-C selection rule: the fork's
+``frost`` draws among six overlays (``randint(6)``), ImageNet-C and ``imagecorruptions`` among the first
+five (``randint(5)``), so frost overlays the library's images with the rule below.
 
 Reference port (``port_corrupt``): the same corruptions in numpy/scipy/PIL with an explicit Generator,
 kept for machines without the library (it pulls in OpenCV, scikit-image and numba, about 500 MB) and to
@@ -362,8 +364,9 @@ def port_corrupt(img: Any, name: str, severity: int, rng: Rng, frost_dir: Path |
 
 def corrupt(img: Any, name: str, severity: int, rng: Rng, frost_dir: Path | None = None):
     """Corrupt a PIL RGB image with the library (the port where it is missing, or for an explicit
-    ``frost_dir`` of your own frost images); returns a PIL image."""
+    ``frost_dir`` of your own frost images; frost: the library's five ImageNet-C overlays, picked and
+    cropped as ImageNet-C does); returns a PIL image."""
     small = min(getattr(img, "size", (LIBRARY_MIN_SIDE,))) < LIBRARY_MIN_SIDE
-    if backend(frost_dir) == "port" or small:
+    if backend(frost_dir) == "port" or small or name == "frost":
         return port_corrupt(img, name, severity, rng, frost_dir)
     return library_corrupt(img, name, severity, rng)

@@ -58,6 +58,8 @@ def test_frost_uses_the_library_frost_images():
     assert out.max() <= 0.4 * 255 + 1 and out.std() > 1
     crops = [np.asarray(Image.open(f).convert("RGB"), dtype=float) * 0.4 for f in files]
     assert any(abs(out.mean(axis=(0, 1)) - c.mean(axis=(0, 1))).max() < 40 for c in crops)  # a frost, not noise
+    # ImageNet-C draws among frost1-5 only (the fork's own frost adds frost6): the five, in that order
+    assert [f.name for f in files] == ["frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg"]
 
 
 def test_own_frost_folder_and_small_images_use_the_port(tmp_path: Path):
