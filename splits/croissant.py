@@ -4,7 +4,7 @@ What it says: the distribution (the manifest, class list and card with their sha
 files or containers as a file set — each image's own sha256 is a column of the manifest), a
 ``splits`` record set (one record per subset), an ``images`` record set read from ``manifest.csv``
 (path, sha256, split, label, per-image license, owner, source, URL and every metadata column), a
-``classes`` record set, for folder formats an ``image_files`` record set of the decoded images, creators (every credited owner), the citation, and the Responsible-AI fields
+``classes`` record set, creators (every credited owner), the citation, and the Responsible-AI fields
 the workspace can fill: how the data was collected (sources, the spec's queries), how it was
 labelled and screened (the build report), and the known limitations.
 
@@ -60,7 +60,7 @@ def _column(record: str, name: str, column: str, source: str = "manifest.csv") -
             "source": {"fileObject": {"@id": source}, "extract": {"column": column}}}
 
 
-def _record_sets(rows: Sequence[ManifestRow], fmt: str) -> list[dict[str, Any]]:
+def _record_sets(rows: Sequence[ManifestRow]) -> list[dict[str, Any]]:
     subsets = sorted({r.subset for r in rows})
     meta_cols = sorted({k for r in rows for k in r.metadata})
     splits = {"@type": "cr:RecordSet", "@id": "splits", "name": "splits", "dataType": "cr:Split",
@@ -80,18 +80,7 @@ def _record_sets(rows: Sequence[ManifestRow], fmt: str) -> list[dict[str, Any]]:
     classes = {"@type": "cr:RecordSet", "@id": "classes", "name": "classes",
                "description": "The class list, in the order of the model's outputs.",
                "field": [_column("classes", c, c, "classes.csv") for c in ("index", "key", "name", "logit_index")]}
-    sets = [splits, images, classes]
-    if fmt in ("imagefolder", "csv"):  # the image files themselves, decoded by the loader
-        sets.append({"@type": "cr:RecordSet", "@id": "image_files", "name": "image_files",
-                     "description": "The image files; join on images/path for their labels and licenses.",
-                     "field": [_file_field("path", "sc:Text", "fullpath"),
-                               _file_field("content", "sc:ImageObject", "content")]})
-    return sets
-
-
-def _file_field(name: str, kind: str, prop: str) -> dict[str, Any]:
-    return {"@type": "cr:Field", "@id": f"image_files/{name}", "name": name, "dataType": kind,
-            "source": {"fileSet": {"@id": "image-files"}, "extract": {"fileProperty": prop}}}
+    return [splits, images, classes]
 
 
 def _creators(rows: Sequence[ManifestRow], owner_names: Mapping[tuple[str, str], str]) -> list[dict[str, Any]]:
@@ -173,7 +162,7 @@ def croissant_text(info: Mapping[str, Any], classes: Sequence[ClassEntry], rows:
                           "encodingFormat": "application/x-tar" if fmt == "webdataset" else (
                               "application/x-parquet" if fmt == "parquet" else "image/jpeg"),
                           "includes": IMAGE_GLOBS[fmt]}],
-        "recordSet": _record_sets(rows, fmt),
+        "recordSet": _record_sets(rows),
         "rai:dataCollection": _collection(info, rows, (facts or {}).get("collection")),
         "rai:dataCollectionType": "Web scraping and curator uploads",
         "rai:dataAnnotationProtocol": _annotation(info, (facts or {}).get("labelling")),

@@ -43,9 +43,6 @@ def test_croissant_validates_and_loads_back_per_split(svsf_built, cli, tmp_path,
     assert "Refused at export" in meta["rai:dataAnnotationProtocol"]
     classes = list(dataset.records("classes"))
     assert len(classes) == 20
-    if fmt == "imagefolder":  # the image files themselves, decoded through mlcroissant
-        files = list(dataset.records("image_files"))
-        assert len(files) == len(images) and all(f["image_files/content"].size[0] > 0 for f in files[:3])
 
 
 def _labelling_history(session, images) -> None:
