@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "aggregate": ("annotate_ui.cli:aggregate", "Aggregate crowd votes: selection frequency and a Dawid-Skene posterior."),
     "gold": ("annotate_ui.cli:gold", "Gold images (known answers) hidden in HITs: import, from reviews, list."),
     "hits": ("annotate_ui.cli:hits", "Create and list labeling HITs (candidates plus hidden gold)."),
+    "labelstudio": ("annotate_ui.labelstudio_cli:labelstudio", "Label Studio tasks out, its JSON annotations in."),
     "invites": ("annotate_ui.cli_accounts:invites", "Invite links and personal worker links for the labeling app."),
     "serve": ("annotate_ui.cli:serve", "Serve the labeling, review and admin web app (waitress)."),
     "users": ("annotate_ui.cli_accounts:users", "Reviewer and admin accounts of the web app."),

@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from curation.errors import CurateError
-from models.corruptions import CORRUPTION_FUNCTIONS, corrupt, frost_files
+from models.corruptions import CORRUPTION_FUNCTIONS, backend, corrupt, frost_files
 from models.data import Item, load_rgb, open_export
 from models.transforms import EvalTransform
 from splits.frozen import SUMS, ClassEntry, ExportError, ManifestRow, list_files, read_export, safe_relpath, write_metadata
@@ -211,8 +211,8 @@ def _finish(export, out: Path, staging: Path, new_rows: list[ManifestRow], failu
             "source_export": export.info.get("name", export.root.name),
             "source_manifest_sha256": params["source_manifest_sha256"], "corruptions": corruptions,
             "severities": severities, "seed": params["seed"], "resize": params["resize"], "crop": params["crop"],
-            "jpeg_quality": params["jpeg_quality"], "frost_texture": frost, "failures": failures,
-            "multi_label": False, "params": params}
+            "jpeg_quality": params["jpeg_quality"], "frost_texture": frost, "implementation": backend(frost_dir),
+            "failures": failures, "multi_label": False, "params": params}
     card = (f"# {info['name']}\n\nImageNet-C style corruptions of `{info['source_export']}` "
             f"({len(corruptions)} corruptions x severities {severities}), made by `curate corrupt` "
             f"(Resize {params['resize']}, CenterCrop {params['crop']}, JPEG q{params['jpeg_quality']}, "

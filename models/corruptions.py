@@ -1,17 +1,26 @@
-"""The 15 ImageNet-C corruptions at severities 1-5, ported from ``imagecorruptions`` (bethgelab, Apache-2.0;
-itself a port of hendrycks/robustness) to numpy/scipy/PIL with an explicit ``numpy.random.Generator``.
+"""The 15 ImageNet-C corruptions at severities 1-5.
 
-Why a port: ``imagecorruptions`` 1.1.2 imports ``pkg_resources`` and uses ``np.float_``, both gone from
-the installed setuptools/numpy 2, and needs OpenCV and scikit-image. OpenCV/scikit-image helpers are
+Default backend: ``imagecorruptions-imaug`` (the maintained fork of bethgelab's ``imagecorruptions``:
+``importlib.resources`` for its frost images, current numpy), called per image with numpy's global
+generator seeded from the protocol's ``numpy.random.Generator`` (under a lock), so a seed gives the
+same bytes. Frost uses the package's real frost images, through the ImageNet-C selection rule: the fork's
+``frost`` draws among six overlays (``randint(6)``), ImageNet-C and ``imagecorruptions`` among the first
+five (``randint(5)``), so frost overlays the library's images with the rule below.
+
+Reference port (``port_corrupt``): the same corruptions in numpy/scipy/PIL with an explicit Generator,
+kept for machines without the library (it pulls in OpenCV, scikit-image and numba, about 500 MB) and to
+check the library against (``tests/models/test_corruption_library.py``). OpenCV/scikit-image helpers are
 replaced by their definitions (Gaussian kernels, BORDER_REFLECT_101 = scipy 'mirror', s&p noise,
-RGB<->HSV, BT.601 grey). Frost overlays need the package's frost images: pass ``frost_dir`` (or have
-imagecorruptions' files installed); otherwise a procedural frost texture is used and recorded.
+RGB<->HSV, BT.601 grey). Its frost uses the library's frost images when installed (or ``frost_dir``);
+only without either does it fall back to a procedural texture, and the export records which.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
+import threading
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +29,8 @@ import numpy as np
 from scipy import ndimage
 
 Rng = np.random.Generator
+log = logging.getLogger(__name__)
+_GLOBAL_RNG = threading.Lock()  # the library draws from numpy's global generator
 
 
 def _gaussian(x: np.ndarray, sigma: float, mode: str = "nearest", truncate: float = 4.0) -> np.ndarray:
@@ -297,14 +308,65 @@ CORRUPTION_FUNCTIONS: dict[str, Callable[[Any, int, Rng], Any]] = {
 }
 
 
-def corrupt(img: Any, name: str, severity: int, rng: Rng, frost_dir: Path | None = None):
-    """Corrupt a PIL RGB image; returns a PIL image (float results truncated to uint8 as the reference)."""
-    from PIL import Image
+SEEDED = ("impulse_noise", "glass_blur")
+LIBRARY_MIN_SIDE = 32  # the library refuses smaller images; the port corrupts them
 
+
+def library() -> Any | None:
+    """``imagecorruptions.corrupt`` of the maintained fork, or None where it is not installed (or is
+    the unmaintained original, which fails to import on current setuptools/numpy)."""
+    try:
+        from imagecorruptions import corrupt as lib_corrupt
+    except Exception as exc:  # noqa: BLE001 - ImportError, or pkg_resources/np.float_ inside the original
+        log.debug("imagecorruptions not usable (%s); using the reference port", exc)
+        return None
+    return lib_corrupt
+
+
+def backend(frost_dir: Path | None = None) -> str:
+    """Which implementation ``corrupt`` uses: the library, or the port (with a given ``frost_dir``)."""
+    return "imagecorruptions-imaug" if library() is not None and frost_dir is None else "port"
+
+
+def _check(name: str, severity: int) -> None:
     if name not in CORRUPTION_FUNCTIONS:
         raise ValueError(f"unknown corruption {name!r}; valid names: {', '.join(CORRUPTION_FUNCTIONS)}")
     if severity not in range(1, 6):
         raise ValueError(f"severity must be 1-5, got {severity}")
+
+
+def library_corrupt(img: Any, name: str, severity: int, rng: Rng):
+    """The library's corruption of a PIL RGB image, numpy's global generator seeded from ``rng``."""
+    from PIL import Image
+
+    _check(name, severity)
+    lib_corrupt = library()
+    if lib_corrupt is None:
+        raise RuntimeError("imagecorruptions-imaug is not installed: pip install 'curate[corruptions]'")
+    arr = np.asarray(img.convert("RGB") if hasattr(img, "convert") else img, dtype=np.uint8)
+    seed = int(rng.integers(2 ** 32))
+    extra = {"seed": seed} if name in SEEDED else {}  # these draw from their own generators
+    with _GLOBAL_RNG:
+        np.random.seed(seed)
+        out = lib_corrupt(arr, severity=severity, corruption_name=name, **extra)
+    return Image.fromarray(np.uint8(out))
+
+
+def port_corrupt(img: Any, name: str, severity: int, rng: Rng, frost_dir: Path | None = None):
+    """The reference port's corruption of a PIL RGB image (float results truncated to uint8)."""
+    from PIL import Image
+
+    _check(name, severity)
     fn = CORRUPTION_FUNCTIONS[name]
     out = fn(img, severity, rng, frost_dir) if name == "frost" else fn(img, severity, rng)
     return out if isinstance(out, Image.Image) else Image.fromarray(np.uint8(out))
+
+
+def corrupt(img: Any, name: str, severity: int, rng: Rng, frost_dir: Path | None = None):
+    """Corrupt a PIL RGB image with the library (the port where it is missing, or for an explicit
+    ``frost_dir`` of your own frost images; frost: the library's five ImageNet-C overlays, picked and
+    cropped as ImageNet-C does); returns a PIL image."""
+    small = min(getattr(img, "size", (LIBRARY_MIN_SIDE,))) < LIBRARY_MIN_SIDE
+    if backend(frost_dir) == "port" or small or name == "frost":
+        return port_corrupt(img, name, severity, rng, frost_dir)
+    return library_corrupt(img, name, severity, rng)

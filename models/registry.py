@@ -109,13 +109,39 @@ def read_weights(path: Path | str) -> dict:
         raise CurateError(f"weights file {path} is not on disk; nothing is downloaded here. Copy the "
                           "torchvision/timm state dict (or a curate checkpoint) to that path first")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        raw = _load(path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
         raise CurateError(f"{path} is not a PyTorch weights file readable with weights_only=True: {exc}") from exc
     if not isinstance(raw, dict):
         raise CurateError(f"{path} holds a {type(raw).__name__}, not a state dict or curate checkpoint; "
                           "pass the file torch.save(model.state_dict(), ...) wrote")
     return raw
+
+
+def _load(path):
+    """torch.load with weights_only; a released checkpoint's numpy ``best_acc1`` scalar is allowed."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - maybe a numpy scalar (best_acc1) in a released checkpoint
+        with torch.serialization.safe_globals(_numpy_scalars()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _numpy_scalars() -> list[Any]:
+    """The numpy types a training script's ``best_acc1`` pickles as: allowed, nothing executable."""
+    import numpy as np
+
+    scalar = getattr(getattr(np, "_core", np.core), "multiarray").scalar
+    return [scalar, np.dtype, *(type(np.dtype(t)) for t in ("float64", "float32", "int64"))]
+
+
+def released_arch(raw: Any) -> str | None:
+    """The architecture a released checkpoint names (``{'arch': 'resnet50', 'state_dict': ...}``, as
+    the PyTorch ImageNet example and the ImageNet-R release save them), or None."""
+    arch = raw.get("arch") if isinstance(raw, dict) else None
+    return arch if isinstance(arch, str) and arch else None
 
 
 @dataclass
@@ -250,6 +276,7 @@ def load_model(arch: str | None, weights: Path | str | None = None, num_classes:
         arch = arch or stored
         if arch != stored:
             raise CurateError(f"{weights} holds a {stored} model, not {arch}")
+    arch = arch or released_arch(raw)
     if not arch:
         raise CurateError(f"{weights} is not a curate checkpoint; say which architecture it is with --model")
     n = classifier_outputs(state) or num_classes or 1000

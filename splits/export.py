@@ -23,6 +23,8 @@ from typing import Any, Callable, Sequence
 
 from curation.errors import CurateError
 from splits.card import render_card
+from splits.croissant import croissant_text
+from splits.rai import workspace_facts
 from splits.containers import SEP, wds_key, write_parquet, write_tar
 from splits.copying import CopyJob, copy_all, read_all
 from splits.frozen import ClassEntry, ManifestRow, write_metadata
@@ -225,12 +227,14 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
         owners = {(r["source"], r["owner"]): str(r.get("owner_name", "")) for r in kept if r.get("owner")}
         folders = _imagefolder_order(spec, manifest) if fmt == "imagefolder" else {}
         card = render_card(info, classes, manifest, owners, _card_attributes(spec, manifest, meta_cols),
-                           dict(refused), header=yaml_header(fmt, spec.layout, sorted({r.subset for r in manifest})),
+                           dict(refused), header=_header(fmt, spec, manifest, meta_cols),
                            labels_section="" if spec.multi_label else label_map_section(
                                classes, folders or {"": sorted({r.label for r in manifest})}, fmt,
                                lambda s: _folder(spec, s, "").rstrip("/"), sorted({r.subset for r in manifest})))
         extra = _extra_files(spec, manifest, fmt, meta_cols)
         extra["label_map.csv"] = label_map_text(classes, folders)
+        facts = workspace_facts(session, [r.sha256 for r in manifest])
+        extra["croissant.json"] = croissant_text(info, classes, manifest, card, owners, facts)
         write_metadata(tmp, info, classes, manifest, card, extra)
         if out.exists():
             out.rmdir()
@@ -242,6 +246,11 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
 
     n_files = len({r["path"].split(SEP)[0] for r in kept})
     return ExportSummary(out, len(kept), n_files, dict(sorted(refused.items())), sha256_file(out / "manifest.csv"))
+
+
+def _header(fmt: str, spec: SplitSpec, rows: Sequence[ManifestRow], meta_cols: Sequence[str]) -> str:
+    counts = Counter(r.subset for r in rows)
+    return yaml_header(fmt, spec.layout, sorted(counts), dict(counts), [r.license for r in rows], meta_cols)
 
 
 def _imagefolder_order(spec: SplitSpec, rows: Sequence[ManifestRow]) -> dict[str, list[str]]:
