@@ -43,9 +43,11 @@ def ensure_class_set(session: Session, name: str, classes: Sequence[ClassDef] | 
     return class_set
 
 
+def find_class_set(session: Session, name: str) -> ClassSet | None:
+    """The class set ``name`` if the database holds it; reads only (``splits`` uses this)."""
+    return session.scalar(select(ClassSet).where(ClassSet.name == name))
+
+
 def get_class_set(session: Session, name: str) -> ClassSet:
     """An existing class set; built-in sets are created on first use."""
-    class_set = session.scalar(select(ClassSet).where(ClassSet.name == name))
-    if class_set is None:
-        class_set = ensure_class_set(session, name)
-    return class_set
+    return find_class_set(session, name) or ensure_class_set(session, name)
