@@ -42,7 +42,7 @@ def build(workspace: Path, classes: int, hits_per_class: int, candidates: int, g
     """A workspace with ``classes`` x ``hits_per_class`` HITs; returns (settings, truth, invite code)."""
     from annotate_ui.accounts import create_invite
     from annotate_ui.config import load_config
-    from annotate_ui.demo import make_world
+    from tests.fixtures.world import make_world
     from annotate_ui.hits import create_hits
     from curation.config import load_settings
     from curation.db.session import connect, session_scope, upgrade
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     classes, per_class, cand, gp, gn = (4, 2, 8, 2, 2) if args.quick else (8, 5, 42, 3, 3)
     per_image = 5
-    from annotate_ui.simulate import run_crowd
+    from curate_demo.crowd import run_crowd
 
     with tempfile.TemporaryDirectory(prefix="curate-ui-load-") as tmp:
         workspace = Path(tmp) / "ws"

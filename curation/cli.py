@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "invites": ("annotate_ui.cli_accounts:invites", "Invite links and personal worker links for the labeling app."),
     "serve": ("annotate_ui.cli:serve", "Serve the labeling, review and admin web app (waitress)."),
     "users": ("annotate_ui.cli_accounts:users", "Reviewer and admin accounts of the web app."),
-    "demo": ("curation.demo:demo", "Run the whole pipeline offline: scrape, filter, label, split, train, report."),
+    "demo": ("curate_demo.cli:demo", "Run the whole pipeline offline: scrape, filter, label, split, train, report."),
     "filter": ("curation.filters.cli:filter_cmd", "Quality, duplicate and contamination filters; report."),
     "reference": ("curation.filters.cli:reference", "Reference sets candidates must not copy (e.g. imagenet-val)."),
     "download": ("curation.download.cli:download_cmd", "Download candidates' images (bounded, polite, resumable)."),

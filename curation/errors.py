@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import sys
 
 
 class CurateError(Exception):
@@ -51,10 +52,9 @@ def user_message(exc: BaseException) -> str | None:
 
 
 def _database_message(exc: BaseException) -> str | None:
-    try:
-        from sqlalchemy.exc import DatabaseError, OperationalError
-    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
-        return None
+    sa_exc = sys.modules.get("sqlalchemy.exc")  # not loaded: no SQLAlchemy error can exist (models never loads it)
+    DatabaseError = getattr(sa_exc, "DatabaseError", ())
+    OperationalError = getattr(sa_exc, "OperationalError", ())
     if not isinstance(exc, DatabaseError) and not _driver_error(exc):
         return None
     reason = first_line(getattr(exc, "orig", None) or exc, 200)

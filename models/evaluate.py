@@ -16,20 +16,18 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-import importlib.util
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
 from curation.errors import CurateError
+from curation.taxonomy.classes import imagenet_r_rows
 from models import metrics
 from models.accel import Accel, JpegBytesDataset, autocast, collate_bytes, decode_on_device
 from models.data import EpochSampler, ExportDataset, Item, collate, collect_items, make_loader, to_device_batch
@@ -43,11 +41,8 @@ BENCHMARKS = {"imagenet-r", "svsf", "dfr", "imagenet-c"}
 
 
 def imagenet_r_table() -> list[dict[str, str]]:
-    """The 200 ImageNet-R classes (position, wnid, imagenet_index, class_name) from the taxonomy data file."""
-    spec = importlib.util.find_spec("curation")  # the package data file, without importing the database layer
-    path = Path(spec.origin).parent / "taxonomy" / "data" / "imagenet_r_classes.csv"
-    text = path.read_text(encoding="utf-8")
-    return sorted(csv.DictReader(io.StringIO(text)), key=lambda r: int(r["position"]))
+    """The 200 ImageNet-R classes (position, wnid, imagenet_index, class_name) in evaluation order."""
+    return imagenet_r_rows()
 
 
 def imagenet_r_mask() -> np.ndarray:

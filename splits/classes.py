@@ -24,13 +24,10 @@ def resolve_classes(class_set: str, session=None, labels: Iterable[str] | None =
             raise CurateError("class_set = 'auto' takes its classes from a metadata table's label column")
         keys = sorted({str(x) for x in labels if str(x)})
         return [ClassEntry(i, k, k, None) for i, k in enumerate(keys)]
-    if session is not None:
-        from curation.taxonomy import get_class_set
+    if session is not None:  # read only: a built-in set the database lacks comes from the package's table
+        from curation.taxonomy.db import find_class_set
 
-        try:
-            found = get_class_set(session, class_set)
-        except CurateError:
-            found = None
+        found = find_class_set(session, class_set)
         if found is not None:
             return [ClassEntry(i, c.key, c.name, c.logit_index) for i, c in enumerate(found.classes)]
     if class_set in BUILTIN_CLASS_SETS:

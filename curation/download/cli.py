@@ -79,7 +79,7 @@ def download_cmd(cli: CliContext, retry_failed: bool, workers: int, ray: str | N
     job_id = None
     if job:
         from curation.db.session import session_scope
-        from curation.scrape.status import find_job
+        from curation.db.jobs import find_job
 
         with session_scope(cli.engine()) as session:
             job_id = find_job(session, job).id

@@ -154,7 +154,8 @@ def scrape_status(cli: CliContext, job: str | None) -> None:
     """
     from curation.commands import print_table
     from curation.db.session import session_scope
-    from curation.scrape.status import find_job, job_progress
+    from curation.db.jobs import find_job
+    from curation.scrape.status import job_progress
 
     with session_scope(cli.engine()) as session:
         found = find_job(session, job)

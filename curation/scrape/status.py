@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from curation.db.models import Query, QuerySource, ScrapeJob, ScrapeWindow, SourceRecord
-from curation.errors import CurateError
 
 
 @dataclass(frozen=True)
@@ -27,16 +26,6 @@ class QueryProgress:
         if self.windows_failed:
             return "failed"
         return "done" if not self.windows_open else ("running" if self.windows_done or self.found else "pending")
-
-
-def find_job(session: Session, name: str | None) -> ScrapeJob:
-    """The named job, or the most recent one."""
-    stmt = select(ScrapeJob).where(ScrapeJob.name == name) if name else select(ScrapeJob).order_by(ScrapeJob.id.desc())
-    job = session.scalars(stmt.limit(1)).first()
-    if job is None:
-        known = ", ".join(session.scalars(select(ScrapeJob.name).order_by(ScrapeJob.id.desc()).limit(10)))
-        raise CurateError(f"no scrape job {name!r}; known jobs: {known or 'none yet (run: curate scrape)'}")
-    return job
 
 
 def job_progress(session: Session, job: ScrapeJob) -> list[QueryProgress]:

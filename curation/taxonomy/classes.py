@@ -1,4 +1,8 @@
-"""Class sets: the built-in ones (ImageNet-R, SVSF, DFR) and a user's own from CSV or TOML."""
+"""Class tables: the built-in ones (ImageNet-R, SVSF, DFR), a user's own from CSV or TOML, rendition keywords.
+
+Pure data, no database: ``models`` reads the ImageNet-R table from here. Storing a class set in the
+workspace's database is :mod:`curation.taxonomy.db`.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,8 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from curation.db.models import ClassSet, ImageClass
 from curation.errors import CurateError
 
 
@@ -30,10 +30,15 @@ def _data_text(name: str) -> str:
     return resources.files("curation.taxonomy").joinpath("data", name).read_text(encoding="utf-8")
 
 
-def _imagenet_r() -> list[ClassDef]:
+def imagenet_r_rows() -> list[dict[str, str]]:
+    """The 200 ImageNet-R classes in evaluation order, as the CSV's rows (position, wnid, imagenet_index,
+    class_name); ``imagenet_index`` indexes the 1000 ImageNet logits (sorted wnids)."""
     rows = csv.DictReader(io.StringIO(_data_text("imagenet_r_classes.csv")))
-    out = sorted(rows, key=lambda r: int(r["position"]))
-    return [ClassDef(r["wnid"], r["class_name"].replace("_", " "), int(r["imagenet_index"])) for r in out]
+    return sorted(rows, key=lambda r: int(r["position"]))
+
+
+def _imagenet_r() -> list[ClassDef]:
+    return [ClassDef(r["wnid"], r["class_name"].replace("_", " "), int(r["imagenet_index"])) for r in imagenet_r_rows()]
 
 
 def _svsf() -> list[ClassDef]:
@@ -112,42 +117,3 @@ def load_class_file(path: Path) -> list[ClassDef]:
     if not classes:
         raise CurateError(f"{path} lists no classes")
     return classes
-
-
-def ensure_class_set(session: Session, name: str, classes: Sequence[ClassDef] | None = None,
-                     description: str = "") -> ClassSet:
-    """The class set ``name``, created (from ``classes`` or the built-in of that name) if missing.
-
-    An existing set gains classes it lacks; existing classes are never renumbered.
-    """
-    class_set = session.scalar(select(ClassSet).where(ClassSet.name == name))
-    builtin = classes is None
-    if classes is None:
-        if name not in BUILTIN_CLASS_SETS:
-            raise CurateError(f"no class set named {name!r}; built-in sets: {', '.join(BUILTIN_CLASS_SETS)}. "
-                              "Import your own with:  curate classes import FILE --name NAME")
-        description = BUILTIN_CLASS_SETS[name][0]
-        classes = builtin_class_set(name)
-    if class_set is None:
-        class_set = ClassSet(name=name, description=description, builtin=builtin)
-        session.add(class_set)
-        session.flush()
-    existing = {c.key: c for c in session.scalars(select(ImageClass).where(ImageClass.class_set_id == class_set.id))}
-    position = max((c.position for c in existing.values()), default=-1) + 1
-    for cls in classes:
-        if cls.key in existing:
-            continue
-        session.add(ImageClass(class_set_id=class_set.id, key=cls.key, name=cls.name, position=position,
-                               logit_index=cls.logit_index, definition=cls.definition))
-        position += 1
-    session.flush()
-    session.expire(class_set, ["classes"])
-    return class_set
-
-
-def get_class_set(session: Session, name: str) -> ClassSet:
-    """An existing class set; built-in sets are created on first use."""
-    class_set = session.scalar(select(ClassSet).where(ClassSet.name == name))
-    if class_set is None:
-        class_set = ensure_class_set(session, name)
-    return class_set

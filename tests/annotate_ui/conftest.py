@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from annotate_ui.config import load_config
-from annotate_ui.demo import Truth, make_world
+from tests.fixtures.world import Truth, make_world
 from curation.db.session import session_scope
 from curation.taxonomy import ClassDef, ensure_class_set
 

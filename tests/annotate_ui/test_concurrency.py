@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from annotate_ui.server import running_server
-from annotate_ui.simulate import run_crowd
+from curate_demo.crowd import run_crowd
 from curation.db.models import Assignment, Hit, HitItem, Vote
 from curation.db.session import session_scope
 from tests.annotate_ui.conftest import make_app, make_hits, new_invite

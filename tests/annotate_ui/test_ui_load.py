@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from annotate_ui.simulate import SimResult, Submission
+from curate_demo.crowd import SimResult, Submission
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "ui_load.py"
 

@@ -152,24 +152,6 @@ def test_augmix_jsd_and_dfr_bce_through_the_cli(cli, make_export, photos, tmp_pa
     assert all((tmp_path / "reports" / f"report-imagenet-c.{ext}").stat().st_size > 0 for ext in ("md", "csv", "tex", "png"))
 
 
-@pytest.mark.slow
-def test_models_demo_stage(make_export, tmp_path):
-    from models.demo import run_models_demo
-    from models.evaluate import imagenet_r_table
-
-    keys = [r["wnid"] for r in imagenet_r_table()[:3]]
-    photos = make_export("demo-photos", {"train": 6, "val": 2}, keys=keys, n_classes=3, info={"class_set": "imagenet-r"})
-    rend = make_export("demo-rend", {"test": 2}, keys=keys, n_classes=3, style="rendition",
-                       info={"class_set": "imagenet-r"})
-    lines = []
-    res = run_models_demo(photos, [rend], tmp_path / "out", epochs=1, severities=(1,), echo=lines.append)
-    assert set(res["reports"]) == {"imagenet-r", "imagenet-c"}
-    weights = tmp_path / "out" / "runs" / "augmix" / "checkpoint.pt"
-    assert f"| augmix | resnet18 | {weights} | augmix |" in res["reports"]["imagenet-r"]
-    assert (tmp_path / "out" / "reports" / "report-imagenet-c.png").exists()
-    assert any(line.startswith("trained resnet18 (augmix)") for line in lines)
-
-
 def test_two_training_exports_concatenate_with_classes_aligned_by_key(photos, make_export, tmp_path):
     extra = make_export("generated", {"generated": 2}, keys=["class3", "class1", "class9"], seed=7)  # no 'train'
     recipe = load_recipe("tiny-cpu", dict(TINY, epochs=1))

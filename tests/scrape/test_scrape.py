@@ -138,23 +138,3 @@ def test_invalid_key_stops_with_a_clear_message(workspace, cli, flickr_env, monk
     monkeypatch.delenv("FLICKR_API_KEY")
     result = cli("scrape", "--class", "goldfish", "--keyword", "cartoon", ok=False)
     assert result.exit_code == 1 and "no Flickr API key" in result.output
-
-
-@pytest.mark.slow
-def test_demo_scrape_counts(tmp_path):
-    from curation.db.session import upgrade
-    from curation.emulator import demo_scrape
-    from curation.workspace import create_workspace
-
-    root = create_workspace(tmp_path / "ws")
-    settings = load_settings(root)
-    engine = connect(settings.database_url)
-    upgrade(engine)
-    counts = demo_scrape(settings, engine, per_cell=4)
-    assert "downloaded" in counts["summary"] and counts["downloaded"] > 50 and counts["rejected"]["flickr-placeholder"] == 2
-    assert counts["rejected"]["robots-noai"] == 1 and not counts["failed"]
-    assert counts["reference_images"] == 14 and (root / "reference").is_dir()
-    with session_scope(engine) as session:
-        linked = session.scalar(select(func.count()).select_from(QuerySource))
-        records = session.scalar(select(func.count()).select_from(SourceRecord))
-    assert linked > records  # photos found by several queries are linked, not duplicated

@@ -4,13 +4,13 @@ emulated Flickr -> scrape -> download -> filters (duplicates, bad images, contam
 simulated crowd over HTTP -> aggregation -> scripted review -> Mini-R split -> frozen export + verify
 -> train (baseline, AugMix, Noise2Net) -> corrupted copy -> evaluate -> report.
 
-Like ``curation.cli``, this module is a command-line orchestrator: it reaches the other packages only
-through the lazily imported stage entry points in :data:`STAGES`, never at import time.
+This is the demo's composition root (``docs/architecture.md``): the one module that wires the stages of
+every package together. ``curation.cli`` loads it, like every command, only when ``curate demo`` runs;
+nothing else in the shipped packages imports ``curate_demo``.
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,18 +19,14 @@ from typing import Any, Callable
 
 import click
 
+from curate_demo.filters import filter_demo
+from curate_demo.labeling import labeling_demo
+from curate_demo.mini_r import mini_r_stage
+from curate_demo.scrape import demo_scrape
+from curate_demo.training import run_models_demo
+
 MARKER = ".curate-demo"
 MINI_R_OOD = ("sketch", "cartoon", "painting", "origami")
-
-# stage -> "module:function"
-STAGES: dict[str, str] = {
-    "scrape": "curation.emulator.demo:demo_scrape",
-    "filter": "curation.filters.demo:filter_demo",
-    "label": "annotate_ui.demo:labeling_demo",
-    "splits": "splits.demo:mini_r_stage",
-    "models": "models.demo:run_models_demo",
-}
-
 
 @dataclass(frozen=True)
 class DemoSize:
@@ -46,11 +42,6 @@ SIZES = {
     "full": DemoSize(photo_per_class=60, per_cell=16, epochs=8, severities=(1, 2, 3, 4, 5)),
     "small": DemoSize(photo_per_class=24, per_cell=8, epochs=2, severities=(3,)),
 }
-
-
-def stage(name: str) -> Callable[..., Any]:
-    module, attr = STAGES[name].split(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def prepare_folder(out: Path) -> None:
@@ -114,21 +105,21 @@ def demo(ctx: click.Context, out: Path, size: str) -> None:
     steps = Steps(8)
     steps.run(f"workspace {out}", lambda: ctx.invoke(init, directory=out))
     settings, engine = obj.settings(), obj.engine()
-    scraped = steps.run("scrape the emulated Flickr (5 classes x 5 styles) and download", lambda: stage("scrape")(
+    scraped = steps.run("scrape the emulated Flickr (5 classes x 5 styles) and download", lambda: demo_scrape(
         settings, engine, per_cell=cfg.per_cell, photo_per_cell=cfg.photo_per_class))
     click.echo(f"  {scraped['summary']}")
     filtered = steps.run("filters: quality, exact/near/mirrored duplicates, contamination vs the reference set",
-                         lambda: stage("filter")(settings, engine, Path(scraped["reference_dir"]),
+                         lambda: filter_demo(settings, engine, Path(scraped["reference_dir"]),
                                                  Path(scraped["ground_truth"]), echo=click.echo))
     labeled = steps.run("label: HITs with hidden gold, a simulated crowd over HTTP, aggregation, scripted review",
-                        lambda: stage("label")(settings, engine, echo=click.echo, max_classes=5))
+                        lambda: labeling_demo(settings, engine, echo=click.echo, max_classes=5))
     exports = steps.run("split Mini-R (train on photos, test on renditions), export, verify",
-                        lambda: stage("splits")(engine, settings.root, settings.store_path, out / "exports",
+                        lambda: mini_r_stage(engine, settings.root, settings.store_path, out / "exports",
                                                 echo=click.echo))
     mini_r = exports["mini-r"]
     ood = f"{mini_r}:{','.join(MINI_R_OOD)}"
     models = steps.run("train ResNet-18 (baseline, AugMix, Noise2Net), corrupt, evaluate, report",
-                       lambda: stage("models")(mini_r, [ood], out / "models", epochs=cfg.epochs,
+                       lambda: run_models_demo(mini_r, [ood], out / "models", epochs=cfg.epochs,
                                                augs=("none", "augmix", "noise2net"), severities=cfg.severities,
                                                echo=click.echo))
     steps.run("status", lambda: ctx.invoke(status))

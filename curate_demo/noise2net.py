@@ -1,6 +1,7 @@
 """A one-minute CPU demonstration: a small ResNet trained with Noise2Net on half of every batch.
 
-``noise2net_demo(export)`` is what ``curate demo`` calls for this stage. It reads the export's train
+``noise2net_demo(export)`` is called from Python, not by ``curate demo`` (whose training stage trains
+Noise2Net through the recipe system, :mod:`curate_demo.training`). It reads the export's train
 subset (labels by ``classes.csv`` key), trains a ResNet-18 at 32 px for about ``seconds`` with
 Noise2Net (a new architecture every epoch, new per-image weights every batch) and returns figures
 for a one-line summary: steps, epochs, images/s, first and last loss, train accuracy on clean images.

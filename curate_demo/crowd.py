@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from annotate_ui.demo import pixel_key
+from curate_demo.world import pixel_key
 
 TruthFn = Callable[[str, str], bool]        # (image sha256, class key) -> does the image show the class?
 PROFILES = {"honest": 0.97, "careless": 0.75, "spammer": 0.5}

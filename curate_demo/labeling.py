@@ -1,4 +1,4 @@
-"""The labeling stage of the offline demo, and the small synthetic world tests and benchmarks use.
+"""The labeling stage of ``curate demo``: gold, HITs, a simulated crowd over HTTP, aggregation, review.
 
 :func:`labeling_demo` creates gold and HITs for the classes that have candidates, lets simulated
 workers (some careless, one spammer) label through the HTTP app on a real waitress server,
@@ -7,134 +7,18 @@ aggregates, reviews with a scripted reviewer, and prints how a person can try th
 
 from __future__ import annotations
 
-import io
 import secrets
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from curation.db.models import GoldItem, ImageClass, SourceRecord
-from curation.images import probe
-from curation.ingest.records import store_image
-from curation.store import ImageStore, sha256_bytes
+from curate_demo.world import Truth, add_gold_images, add_image, synthetic_image, truth_from_database
+from curation.db.models import ImageClass
+from curation.store import ImageStore
 
 DEMO_CREW = ("honest",) * 8 + ("careless", "spammer")
-
-
-def pixel_key(data: bytes) -> str:
-    """What a person sees of an image, as a key: its pixels without their lowest bit (the app varies
-    that bit on every serve, so no two serves of one image are byte- or pixel-identical)."""
-    import hashlib
-
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        pixels = np.asarray(img.convert("RGB"))
-    return "px:" + hashlib.sha256(f"{pixels.shape}".encode() + (pixels >> 1).tobytes()).hexdigest()
-
-
-@dataclass
-class Truth:
-    """The simulated reality: which class each image (by sha256, and by :func:`pixel_key`) really shows."""
-
-    classes: dict[str, str] = field(default_factory=dict)
-
-    def add(self, data: bytes, class_key: str) -> None:
-        self.classes[sha256_bytes(data)] = class_key
-        self.classes[pixel_key(data)] = class_key
-
-    def __call__(self, sha256: str, class_key: str) -> bool:
-        return self.classes.get(sha256) == class_key
-
-    def label(self, sha256: str) -> str | None:
-        return self.classes.get(sha256)
-
-
-def synthetic_image(rng: np.random.Generator, size: tuple[int, int] = (96, 72)) -> bytes:
-    """A small random picture: a coloured background with a shape (different for every draw)."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGB", size, tuple(int(v) for v in rng.integers(0, 255, 3)))
-    draw = ImageDraw.Draw(img)
-    for _ in range(3):
-        x, y = int(rng.integers(0, size[0] - 20)), int(rng.integers(0, size[1] - 20))
-        draw.ellipse((x, y, x + int(rng.integers(10, 40)), y + int(rng.integers(10, 40))),
-                     fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def add_image(session: Session, store: ImageStore, data: bytes, source_id: str, cls: ImageClass | None,
-              title: str = "") -> int:
-    """Store ``data`` as a candidate found for ``cls`` (source 'synthetic'); returns the image id."""
-    image = store_image(session, store, data, probe(data))
-    session.add(SourceRecord(source="synthetic", source_id=source_id, title=title or source_id, status="downloaded",
-                             class_id=cls.id if cls else None, image_id=image.id, license="CC0-1.0"))
-    session.flush()
-    return image.id
-
-
-def make_world(session: Session, store: ImageStore, classes: Sequence[ImageClass], candidates: int,
-               gold: int, rng: np.random.Generator, wrong_share: float = 0.2, tag: str = "w") -> Truth:
-    """Per class: ``candidates`` synthetic candidates (``wrong_share`` of them really show another
-    class) and ``gold`` gold positives. Returns the truth the simulated people see."""
-    truth = Truth()
-    for k, cls in enumerate(classes):
-        for i in range(gold):
-            data = synthetic_image(rng)
-            image_id = add_image(session, store, data, f"{tag}-gold-{cls.key}-{i}", None)
-            session.add(GoldItem(image_id=image_id, class_id=cls.id, answer=True, origin="import"))
-            truth.add(data, cls.key)
-        for i in range(candidates):
-            data = synthetic_image(rng)
-            really = classes[(k + 1) % len(classes)] if len(classes) > 1 and rng.random() < wrong_share else cls
-            add_image(session, store, data, f"{tag}-cand-{cls.key}-{i}", cls)
-            truth.add(data, really.key)
-    session.flush()
-    return truth
-
-
-def truth_from_database(session: Session, wrong_share: float, rng: np.random.Generator,
-                        store: ImageStore | None = None) -> Truth:
-    """A simulated reality for an existing workspace: each candidate shows its hinted class, except a
-    ``wrong_share`` that shows another class of the same set; gold positives show their class.
-    With ``store``, images are also known by what they show (:func:`pixel_key`)."""
-    from curation.db.models import Image
-
-    truth = Truth()
-    rows = session.execute(select(Image.sha256, ImageClass.key, ImageClass.class_set_id)
-                           .join(SourceRecord, SourceRecord.image_id == Image.id)
-                           .join(ImageClass, ImageClass.id == SourceRecord.class_id)).all()
-    keys = sorted({key for _sha, key, _s in rows})
-    for sha, key, _set in rows:
-        truth.classes[sha] = key if rng.random() >= wrong_share or len(keys) < 2 else \
-            keys[(keys.index(key) + 1) % len(keys)]
-    for sha, key in session.execute(select(Image.sha256, ImageClass.key).join(GoldItem, GoldItem.image_id == Image.id)
-                                    .join(ImageClass, ImageClass.id == GoldItem.class_id)
-                                    .where(GoldItem.answer.is_(True))):
-        truth.classes[sha] = key
-    if store is not None:
-        for sha, key in list(truth.classes.items()):
-            try:
-                truth.classes[pixel_key(store.read(sha))] = key
-            except (OSError, ValueError):
-                continue
-    return truth
-
-
-def add_gold_images(session: Session, store: ImageStore, cls: ImageClass, n: int, rng: np.random.Generator,
-                    truth: Truth) -> None:
-    """``n`` synthetic gold positives of ``cls`` (the first few become the class's example images)."""
-    for i in range(n):
-        data = synthetic_image(rng)
-        image_id = add_image(session, store, data, f"gold-{cls.key}-{secrets.token_hex(4)}-{i}", None)
-        session.add(GoldItem(image_id=image_id, class_id=cls.id, answer=True, origin="import"))
-        truth.add(data, cls.key)
-    session.flush()
 
 
 def demo_account(session: Session, username: str, role: str) -> str:
@@ -200,7 +84,7 @@ def labeling_demo(settings, engine, echo: Callable[[str], None] = print, crew: S
     from annotate_ui.config import config_from_settings
     from annotate_ui.quality import worker_stats
     from annotate_ui.server import running_server
-    from annotate_ui.simulate import run_crowd, scripted_review
+    from curate_demo.crowd import run_crowd, scripted_review
     from curation.db.session import session_scope
 
     rng = np.random.default_rng(seed)

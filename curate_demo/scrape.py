@@ -1,4 +1,7 @@
-"""The scrape stage of the offline demo: an emulator, a class x style corpus, a scrape, the downloads."""
+"""The scrape stage of ``curate demo``: an emulator, a class x style corpus, a scrape, the downloads.
+
+The emulator itself is a feature of :mod:`curation.emulator` (``curate emulator``); this module only drives it.
+"""
 
 from __future__ import annotations
 
@@ -87,11 +90,3 @@ def demo_scrape(settings: Settings, engine: Engine, *, classes: tuple[str, ...] 
             "downloaded": got.downloaded, "rejected": dict(got.rejected), "failed": dict(got.failed),
             "planted": planted, "reference_dir": str(reference_dir), "reference_images": len(references),
             "ground_truth": str(truth)}
-
-
-def write_demo_reference(folder: Path, seed: int = 0, classes: tuple[str, ...] = DEMO_CLASSES,
-                         styles: tuple[str, ...] = DEMO_STYLES, per_cell: int = 10) -> list[Path]:
-    """Write the reference set that :func:`demo_scrape` with the same arguments overlaps with."""
-    corpus = build_corpus(CorpusConfig(classes=classes, styles=styles, per_cell=per_cell, plants=2, deleted=2,
-                                       noai=1), seed=seed)
-    return write_reference_set(corpus, folder)
