@@ -7,9 +7,8 @@ import os
 import click
 
 from curation.cli import CliContext
-from curation.commands import print_table
+from curation.clikit import pass_cli, print_table, query_rows
 
-pass_cli = click.make_pass_decorator(CliContext)
 PASSWORD_ENV = "CURATE_USER_PASSWORD"
 
 
@@ -57,15 +56,9 @@ def users_list(cli: CliContext) -> None:
     Example:
       curate users list
     """
-    from sqlalchemy import select
+    from annotate_ui.accounts import user_rows
 
-    from curation.db.models import User, Worker
-    from curation.db.session import session_scope
-
-    with session_scope(cli.engine()) as session:
-        rows = session.execute(select(User.username, User.role, Worker.external_id, User.created_at)
-                               .outerjoin(Worker, Worker.id == User.worker_id).order_by(User.username)).all()
-    print_table("accounts", ["user", "role", "worker", "created"], [tuple(r) for r in rows])
+    print_table("accounts", ["user", "role", "worker", "created"], query_rows(cli, user_rows))
 
 
 @click.group()
@@ -156,13 +149,8 @@ def invites_list(cli: CliContext) -> None:
     Example:
       curate invites list
     """
-    from sqlalchemy import select
+    from annotate_ui.accounts import invite_rows
 
-    from curation.db.models import Invite
-    from curation.db.session import session_scope
-
-    with session_scope(cli.engine()) as session:
-        rows = session.execute(select(Invite.code, Invite.uses_left, Invite.expires_at, Invite.note)
-                               .order_by(Invite.id)).all()
+    rows = query_rows(cli, invite_rows)
     print_table("invites", ["code", "uses left", "expires", "note"],
                 [(c, "∞" if u is None else u, e or "", n) for c, u, e, n in rows])

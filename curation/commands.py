@@ -7,20 +7,7 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext, with_lock
-
-pass_cli = click.make_pass_decorator(CliContext)
-
-
-def print_table(title: str, headers: list[str], rows: list[tuple]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for header in headers:
-        table.add_column(header, justify="right" if header in ("count", "classes", "#") else "left")
-    for row in rows:
-        table.add_row(*(str(v) for v in row))
-    Console().print(table)
+from curation.clikit import pass_cli, print_table
 
 
 @click.command()

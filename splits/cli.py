@@ -7,42 +7,31 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext, with_lock
+from curation.clikit import pass_cli, print_table, query_rows
 
-pass_cli = click.make_pass_decorator(CliContext)
-
-
-def _table(title: str, headers: list[str], rows: list[tuple]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*(str(v) for v in row))
-    Console(width=160).print(table)
+WIDE = 160  # console width of the split tables: many subset columns stay unwrapped in logs and pipes
 
 
 def print_report(report: dict, show_classes: bool = False) -> None:
     """Sizes per subset, per attribute value, classes (min/max or all), and what was dropped."""
     sizes = report.get("sizes", {})
     subsets = list(sizes)
-    _table("images per subset", ["subset", "images", "classes", "min/class", "max/class"],
-           [(s, n, len(report["classes"].get(s, {})), min(report["classes"].get(s, {0: 0}).values(), default=0),
-             max(report["classes"].get(s, {0: 0}).values(), default=0)) for s, n in sizes.items()])
+    print_table("images per subset", ["subset", "images", "classes", "min/class", "max/class"],
+                [(s, n, len(report["classes"].get(s, {})), min(report["classes"].get(s, {0: 0}).values(), default=0),
+                  max(report["classes"].get(s, {0: 0}).values(), default=0)) for s, n in sizes.items()], WIDE)
     attrs = sorted({a for s in subsets for a in report.get("attributes", {}).get(s, {})})
     for attr in attrs:
         values = sorted({v for s in subsets for v in report["attributes"][s].get(attr, {})})
-        _table(f"images per {attr}", [attr, *subsets],
-               [(v, *(report["attributes"][s].get(attr, {}).get(v, 0) for s in subsets)) for v in values])
+        print_table(f"images per {attr}", [attr, *subsets],
+                    [(v, *(report["attributes"][s].get(attr, {}).get(v, 0) for s in subsets)) for v in values], WIDE)
     if show_classes:
         keys = list(dict.fromkeys(k for s in subsets for k in report["classes"].get(s, {})))
-        _table("images per class", ["class", *subsets],
-               [(k, *(report["classes"][s].get(k, 0) for s in subsets)) for k in keys])
+        print_table("images per class", ["class", *subsets],
+                    [(k, *(report["classes"][s].get(k, 0) for s in subsets)) for k in keys], WIDE)
     options = "held out by the spec's options (group disjointness, size caps, fractions)"
     for title, key in (("left out", "dropped"), (options, "held_out")):
         if report.get(key):
-            _table(title, ["reason", "images"], sorted(report[key].items()))
+            print_table(title, ["reason", "images"], sorted(report[key].items()), WIDE)
 
 
 @click.group()
@@ -121,19 +110,10 @@ def splits_list(cli: CliContext) -> None:
     Example:
       curate splits list
     """
-    from sqlalchemy import func, select
+    from splits.persist import split_rows
 
-    from curation.db.models import Export, Split
-    from curation.db.session import session_scope
-
-    with session_scope(cli.engine()) as session:
-        rows = []
-        for split in session.scalars(select(Split).order_by(Split.name)):
-            n_exports = session.scalar(select(func.count()).select_from(Export).where(Export.split_id == split.id))
-            sizes = split.report.get("sizes", {})
-            rows.append((split.name, split.report.get("kind", "db"), split.seed, len(sizes), sum(sizes.values()),
-                         n_exports))
-    _table("splits", ["name", "kind", "seed", "subsets", "memberships", "exports"], rows)
+    print_table("splits", ["name", "kind", "seed", "subsets", "memberships", "exports"], query_rows(cli, split_rows),
+                WIDE)
 
 
 @splits.command("show")
@@ -161,7 +141,7 @@ def splits_show(cli: CliContext, name: str, show_classes: bool) -> None:
     click.echo(f"split {name}: kind {report.get('kind', 'db')}, seed {seed}, spec sha256 {spec_sha}")
     print_report(report, show_classes)
     if exports:
-        _table("exports", ["version", "format", "images", "path"], exports)
+        print_table("exports", ["version", "format", "images", "path"], exports, WIDE)
 
 
 @click.group()
