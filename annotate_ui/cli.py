@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext
-from curation.clikit import pass_cli, print_table, query_rows
+from curation.clikit import list_command, pass_cli, print_table
 
 
 def _config(cli: CliContext, **overrides):
@@ -161,18 +161,8 @@ def gold_from_reviews_cmd(cli: CliContext, class_key: str | None) -> None:
     click.echo(f"{added} gold items added from reviews")
 
 
-@gold.command("list")
-@pass_cli
-def gold_list(cli: CliContext) -> None:
-    """Gold counts per class.
-
-    \b
-    Example:
-      curate gold list
-    """
-    from annotate_ui.quality import gold_by_class
-
-    print_table("gold", ["class", "name", "positives", "negatives"], query_rows(cli, gold_by_class))
+list_command(gold, "Gold counts per class.", "gold", ["class", "name", "positives", "negatives"],
+             "annotate_ui.quality:gold_by_class")
 
 
 def ensure_secret_key(settings) -> str:

@@ -7,7 +7,7 @@ import os
 import click
 
 from curation.cli import CliContext
-from curation.clikit import pass_cli, print_table, query_rows
+from curation.clikit import list_command, pass_cli
 
 PASSWORD_ENV = "CURATE_USER_PASSWORD"
 
@@ -47,18 +47,8 @@ def users_create(cli: CliContext, username: str, role: str, worker_id: str | Non
     click.echo(f"{role} {username} created; sign in at {_base_url(cli, None)}/login")
 
 
-@users.command("list")
-@pass_cli
-def users_list(cli: CliContext) -> None:
-    """List accounts.
-
-    \b
-    Example:
-      curate users list
-    """
-    from annotate_ui.accounts import user_rows
-
-    print_table("accounts", ["user", "role", "worker", "created"], query_rows(cli, user_rows))
+list_command(users, "List accounts.", "accounts", ["user", "role", "worker", "created"],
+             "annotate_ui.accounts:user_rows")
 
 
 @click.group()
@@ -140,17 +130,10 @@ def invites_task_link(cli: CliContext, worker_id: str, hit_id: str, base_url: st
     click.echo(f"{_base_url(cli, base_url)}/task?{urlencode(query)}")
 
 
-@invites.command("list")
-@pass_cli
-def invites_list(cli: CliContext) -> None:
-    """List invites with their remaining uses.
+def _invite_shown(row: tuple) -> tuple:
+    code, uses_left, expires, note = row
+    return code, "∞" if uses_left is None else uses_left, expires or "", note
 
-    \b
-    Example:
-      curate invites list
-    """
-    from annotate_ui.accounts import invite_rows
 
-    rows = query_rows(cli, invite_rows)
-    print_table("invites", ["code", "uses left", "expires", "note"],
-                [(c, "∞" if u is None else u, e or "", n) for c, u, e, n in rows])
+list_command(invites, "List invites with their remaining uses.", "invites", ["code", "uses left", "expires", "note"],
+             "annotate_ui.accounts:invite_rows", _invite_shown)

@@ -1,10 +1,12 @@
-"""What every command module shares: ``pass_cli``, ``print_table`` and ``query_rows`` for list commands.
+"""What every command module shares: ``pass_cli``, ``print_table``, and ``list_command`` for ``X list``.
 
 Command modules (``curation/commands.py``, ``*/cli.py``) import these from here, never from each other.
+A list command prints the rows of one query function of its package (one query, plain values).
 """
 
 from __future__ import annotations
 
+import importlib
 import numbers
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -38,13 +40,30 @@ def print_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[obje
     Console(width=width).print(table)
 
 
-def query_rows(cli: CliContext, query: Callable[[Any], list[tuple]]) -> list[tuple]:
-    """The rows ``query(session)`` returns, read in one unit of work on the workspace database.
+def print_findings(report: object, kinds: Sequence[str]) -> None:
+    """A line ``kind item`` for every item of the list attributes ``kinds`` of a check's report."""
+    width = max(map(len, kinds))
+    for kind in kinds:
+        for item in getattr(report, kind):
+            click.echo(f"{kind:{width}} {item}")
 
-    A list command is ``print_table(title, headers, query_rows(cli, some_rows))`` where ``some_rows``
-    is the package's query function (one query, plain values).
-    """
+
+def query_rows(cli: CliContext, query: Callable[[Any], list[tuple]]) -> list[tuple]:
+    """The rows ``query(session)`` returns, read in one unit of work on the workspace database."""
     from curation.db.session import session_scope
 
     with session_scope(cli.engine()) as session:
         return query(session)
+
+
+def list_command(group: click.Group, summary: str, title: str, headers: Sequence[str], query: str,
+                 shown: Callable[[tuple], tuple] | None = None, width: int | None = None) -> click.Command:
+    """Add ``list`` to ``group``: a table of the rows of ``query`` ("module:function", imported when run,
+    so ``--help`` stays fast), each passed through ``shown`` when given."""
+    def run(cli: CliContext) -> None:
+        module, name = query.split(":")
+        rows = query_rows(cli, getattr(importlib.import_module(module), name))
+        print_table(title, headers, [shown(row) for row in rows] if shown else rows, width)
+
+    run.__doc__ = f"{summary}\n\n\b\nExample:\n  curate {group.name} list"
+    return group.command("list")(pass_cli(run))

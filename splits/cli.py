@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext, with_lock
-from curation.clikit import pass_cli, print_table, query_rows
+from curation.clikit import list_command, pass_cli, print_findings, print_table
 
 WIDE = 160  # console width of the split tables: many subset columns stay unwrapped in logs and pipes
 
@@ -101,19 +101,8 @@ def _screening_lines(screening: dict) -> None:
                    "(curate import DIR; curate filter)", err=True)
 
 
-@splits.command("list")
-@pass_cli
-def splits_list(cli: CliContext) -> None:
-    """List the built splits with their sizes and exports.
-
-    \b
-    Example:
-      curate splits list
-    """
-    from splits.persist import split_rows
-
-    print_table("splits", ["name", "kind", "seed", "subsets", "memberships", "exports"], query_rows(cli, split_rows),
-                WIDE)
+list_command(splits, "List the built splits with their sizes and exports.", "splits",
+             ["name", "kind", "seed", "subsets", "memberships", "exports"], "splits.persist:split_rows", width=WIDE)
 
 
 @splits.command("show")
@@ -263,9 +252,7 @@ def verify(directory: Path, quick: bool) -> None:
         result = verify_export(directory, rehash=not quick)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
-    for kind in ("missing", "altered", "extra", "inconsistent"):
-        for item in getattr(result, kind):
-            click.echo(f"{kind:12} {item}")
+    print_findings(result, ("missing", "altered", "extra", "inconsistent"))
     click.echo(f"checked {result.checked} files: {len(result.missing)} missing, {len(result.altered)} altered, "
                f"{len(result.extra)} extra, {len(result.inconsistent)} inconsistent -> "
                f"{'OK' if result.ok else 'FAILED'}")

@@ -6,6 +6,8 @@ Every page needs an admin account (``login_required('admin')``); every POST carr
 
 from __future__ import annotations
 
+from typing import Callable
+
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
@@ -40,6 +42,20 @@ def _number(name: str, kind: type, low: float, high: float, optional: bool = Tru
     return value
 
 
+def _create(what: str, endpoint: str, make: Callable[[], str]):
+    """Run ``make`` (it returns the line to flash) and commit; on a CurateError roll back and say why
+    no ``what`` was made. Either way redirect to ``endpoint`` (post/redirect/get)."""
+    try:
+        done = make()
+    except CurateError as exc:
+        get_db().rollback()
+        flash(f"No {what} made: {exc}.")
+    else:
+        get_db().commit()
+        flash(done)
+    return redirect(url_for(endpoint))
+
+
 @bp.get("/invites")
 @login_required("admin")
 def invites():
@@ -50,17 +66,13 @@ def invites():
 @bp.post("/invites")
 @login_required("admin")
 def create_invite():
-    try:
+    def make() -> str:
         uses = _number("uses", int, 1, 100_000)
         days = _number("days", float, 0.001, 3650)
         invite = accounts.create_invite(get_db(), uses, days, (request.form.get("note") or "")[:500])
-    except CurateError as exc:
-        get_db().rollback()
-        flash(f"No invite made: {exc}.")
-        return redirect(url_for("manage.invites"))
-    get_db().commit()
-    flash(f"Invite made: {public_base()}/join/{invite.code}")
-    return redirect(url_for("manage.invites"))
+        return f"Invite made: {public_base()}/join/{invite.code}"
+
+    return _create("invite", "manage.invites", make)
 
 
 @bp.post(f"/invites/<{MAX_ID}:invite_id>/revoke")
@@ -89,38 +101,34 @@ def hits():
 @bp.post("/hits")
 @login_required("admin")
 def create_hits():
+    return _create("HITs", "manage.hits", _make_hits)
+
+
+def _make_hits() -> str:
+    """The HITs (or the qualification pool) the form asks for; the line saying what was made."""
+    import dataclasses
     import datetime as dt
 
     import numpy as np
 
-    import dataclasses
-
     from annotate_ui.hits import create_hits as make, create_qualification
 
     rng = np.random.default_rng()
-    try:
-        cls = get_db().get(ImageClass, _number("class_id", int, 1, 2**31 - 1, optional=False))
-        if cls is None:
-            raise CurateError("pick a class from the list")
-        workers = _number("workers", int, 1, 100)
-        cfg = dataclasses.replace(state().cfg, workers_per_image=workers) if workers else state().cfg
-        if request.form.get("qualification") == "1":
-            pool = create_qualification(get_db(), cls, cfg, rng, (request.form.get("reward") or "")[:200])
-            get_db().commit()
-            flash(f"Qualification pool for {cls.name}: {len(pool.items)} gold images.")
-            return redirect(url_for("manage.hits"))
-        days = _number("expires_days", float, 0.001, 3650)
-        expires = utcnow() + dt.timedelta(days=days) if days else None
-        plan = make(get_db(), cls, cfg, rng, (request.form.get("reward") or "")[:200], expires,
-                    (request.form.get("batch") or "")[:100] or None, _number("max_hits", int, 1, 100_000))
-    except CurateError as exc:
-        get_db().rollback()
-        flash(f"No HITs made: {exc}.")
-        return redirect(url_for("manage.hits"))
-    get_db().commit()
+    cls = get_db().get(ImageClass, _number("class_id", int, 1, 2**31 - 1, optional=False))
+    if cls is None:
+        raise CurateError("pick a class from the list")
+    workers = _number("workers", int, 1, 100)
+    cfg = dataclasses.replace(state().cfg, workers_per_image=workers) if workers else state().cfg
+    reward = (request.form.get("reward") or "")[:200]
+    if request.form.get("qualification") == "1":
+        pool = create_qualification(get_db(), cls, cfg, rng, reward)
+        return f"Qualification pool for {cls.name}: {len(pool.items)} gold images."
+    days = _number("expires_days", float, 0.001, 3650)
+    expires = utcnow() + dt.timedelta(days=days) if days else None
+    plan = make(get_db(), cls, cfg, rng, reward, expires, (request.form.get("batch") or "")[:100] or None,
+                _number("max_hits", int, 1, 100_000))
     warnings = " ".join(plan.warnings)
-    flash(f"Made {len(plan.hits)} HITs for {cls.name} from {plan.candidates} candidates. {warnings}".strip())
-    return redirect(url_for("manage.hits"))
+    return f"Made {len(plan.hits)} HITs for {cls.name} from {plan.candidates} candidates. {warnings}".strip()
 
 
 @bp.get("/users")
@@ -133,18 +141,14 @@ def users():
 @bp.post("/users")
 @login_required("admin")
 def create_user():
-    form = request.form
-    try:
+    def make() -> str:
+        form = request.form
         name, password = (form.get("username") or "").strip()[:100], (form.get("password") or "")[:500]
         made = accounts.create_user(get_db(), name, password, form.get("role") or "reviewer",
                                     (form.get("worker") or "").strip() or None)
-    except CurateError as exc:
-        get_db().rollback()
-        flash(f"No account made: {exc}.")
-        return redirect(url_for("manage.users"))
-    get_db().commit()
-    flash(f"{made.role} {made.username} created; they sign in at {public_base()}/login")
-    return redirect(url_for("manage.users"))
+        return f"{made.role} {made.username} created; they sign in at {public_base()}/login"
+
+    return _create("account", "manage.users", make)
 
 
 @bp.post(f"/users/<{MAX_ID}:user_id>/active")

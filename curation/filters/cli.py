@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext, with_lock
-from curation.clikit import pass_cli, print_table, query_rows
+from curation.clikit import list_command, pass_cli, print_table
 
 HASH_COMMIT_EVERY = 1000
 
@@ -174,15 +174,5 @@ def reference_add(cli: CliContext, directory: Path, name: str, workers: int | No
                f"{len(jobs) - usable} unreadable; next:  curate filter")
 
 
-@reference.command("list")
-@pass_cli
-def reference_list(cli: CliContext) -> None:
-    """List reference sets and how many usable images each holds.
-
-    \b
-    Example:
-      curate reference list
-    """
-    from curation.filters.contamination import reference_rows
-
-    print_table("reference sets", ["name", "count", "root"], query_rows(cli, reference_rows))
+list_command(reference, "List reference sets and how many usable images each holds.", "reference sets",
+             ["name", "count", "root"], "curation.filters.contamination:reference_rows")
