@@ -127,3 +127,16 @@ def external_worker(session: Session, external_id: str) -> Worker:
         session.add(worker)
         session.flush()
     return worker
+
+
+def user_rows(session: Session) -> list[tuple[str, str, str | None, dt.datetime]]:
+    """(username, role, worker's external id, created) per account, by name."""
+    stmt = (select(User.username, User.role, Worker.external_id, User.created_at)
+            .outerjoin(Worker, Worker.id == User.worker_id).order_by(User.username))
+    return [tuple(row) for row in session.execute(stmt)]
+
+
+def invite_rows(session: Session) -> list[tuple[str, int | None, dt.datetime | None, str]]:
+    """(code, uses left or None for unlimited, expiry, note) per invite, oldest first."""
+    stmt = select(Invite.code, Invite.uses_left, Invite.expires_at, Invite.note).order_by(Invite.id)
+    return [tuple(row) for row in session.execute(stmt)]

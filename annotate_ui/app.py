@@ -8,29 +8,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from annotate_ui.config import AnnotateConfig, config_from_settings
 from annotate_ui.security import ImageSigner, LoginLimiter, WindowCounter
+from annotate_ui.state import AppState
 from curation.errors import CurateError
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
-
-
-@dataclass
-class AppState:
-    """What every request needs; kept in ``app.extensions['curate']``."""
-
-    engine: Any
-    store: Any
-    cfg: AnnotateConfig
-    signer: ImageSigner
-    limiter: LoginLimiter
-    platform_secret: str | None = None   # verifies /task links (HMAC per worker)
-    leases: WindowCounter | None = None  # new /task leases per client address
 
 
 def resolve_platform_secret(settings: Any) -> str | None:
@@ -94,12 +81,13 @@ def create_app(settings: Any = None, engine: Any = None, *, config: AnnotateConf
 
 
 def _register(app) -> None:
+    from annotate_ui import db
     from annotate_ui.security import check_csrf, csrf_token
     from annotate_ui.views import admin, auth, images, manage, review, worker
-    from annotate_ui.views.common import close_db, error_page, finish_response
+    from annotate_ui.views.common import error_page, finish_response
 
+    db.init_app(app)
     app.before_request(check_csrf)
-    app.teardown_appcontext(close_db)
     app.after_request(finish_response)
     app.jinja_env.globals["csrf_token"] = csrf_token
     for code in (400, 403, 404, 405, 409, 410, 413, 429, 500):

@@ -10,9 +10,7 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext
-from curation.commands import print_table
-
-pass_cli = click.make_pass_decorator(CliContext)
+from curation.clikit import list_command, pass_cli, print_table
 
 
 def _config(cli: CliContext, **overrides):
@@ -163,27 +161,8 @@ def gold_from_reviews_cmd(cli: CliContext, class_key: str | None) -> None:
     click.echo(f"{added} gold items added from reviews")
 
 
-@gold.command("list")
-@pass_cli
-def gold_list(cli: CliContext) -> None:
-    """Gold counts per class.
-
-    \b
-    Example:
-      curate gold list
-    """
-    from sqlalchemy import case, func, select
-
-    from curation.db.models import GoldItem, ImageClass
-    from curation.db.session import session_scope
-
-    with session_scope(cli.engine()) as session:
-        rows = session.execute(select(ImageClass.key, ImageClass.name,
-                                      func.sum(case((GoldItem.answer.is_(True), 1), else_=0)),
-                                      func.sum(case((GoldItem.answer.is_(False), 1), else_=0)))
-                               .join(GoldItem, GoldItem.class_id == ImageClass.id)
-                               .group_by(ImageClass.id).order_by(ImageClass.key)).all()
-    print_table("gold", ["class", "name", "positives", "negatives"], [tuple(r) for r in rows])
+list_command(gold, "Gold counts per class.", "gold", ["class", "name", "positives", "negatives"],
+             "annotate_ui.quality:gold_by_class")
 
 
 def ensure_secret_key(settings) -> str:

@@ -7,9 +7,8 @@ import os
 import click
 
 from curation.cli import CliContext
-from curation.commands import print_table
+from curation.clikit import list_command, pass_cli
 
-pass_cli = click.make_pass_decorator(CliContext)
 PASSWORD_ENV = "CURATE_USER_PASSWORD"
 
 
@@ -48,24 +47,8 @@ def users_create(cli: CliContext, username: str, role: str, worker_id: str | Non
     click.echo(f"{role} {username} created; sign in at {_base_url(cli, None)}/login")
 
 
-@users.command("list")
-@pass_cli
-def users_list(cli: CliContext) -> None:
-    """List accounts.
-
-    \b
-    Example:
-      curate users list
-    """
-    from sqlalchemy import select
-
-    from curation.db.models import User, Worker
-    from curation.db.session import session_scope
-
-    with session_scope(cli.engine()) as session:
-        rows = session.execute(select(User.username, User.role, Worker.external_id, User.created_at)
-                               .outerjoin(Worker, Worker.id == User.worker_id).order_by(User.username)).all()
-    print_table("accounts", ["user", "role", "worker", "created"], [tuple(r) for r in rows])
+list_command(users, "List accounts.", "accounts", ["user", "role", "worker", "created"],
+             "annotate_ui.accounts:user_rows")
 
 
 @click.group()
@@ -147,22 +130,10 @@ def invites_task_link(cli: CliContext, worker_id: str, hit_id: str, base_url: st
     click.echo(f"{_base_url(cli, base_url)}/task?{urlencode(query)}")
 
 
-@invites.command("list")
-@pass_cli
-def invites_list(cli: CliContext) -> None:
-    """List invites with their remaining uses.
+def _invite_shown(row: tuple) -> tuple:
+    code, uses_left, expires, note = row
+    return code, "∞" if uses_left is None else uses_left, expires or "", note
 
-    \b
-    Example:
-      curate invites list
-    """
-    from sqlalchemy import select
 
-    from curation.db.models import Invite
-    from curation.db.session import session_scope
-
-    with session_scope(cli.engine()) as session:
-        rows = session.execute(select(Invite.code, Invite.uses_left, Invite.expires_at, Invite.note)
-                               .order_by(Invite.id)).all()
-    print_table("invites", ["code", "uses left", "expires", "note"],
-                [(c, "∞" if u is None else u, e or "", n) for c, u, e, n in rows])
+list_command(invites, "List invites with their remaining uses.", "invites", ["code", "uses left", "expires", "note"],
+             "annotate_ui.accounts:invite_rows", _invite_shown)

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext
-
-pass_cli = click.make_pass_decorator(CliContext)
+from curation.clikit import pass_cli
 
 
 @click.group()

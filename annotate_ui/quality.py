@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from annotate_ui.config import AnnotateConfig
-from curation.db.models import Assignment, Hit, HitItem, Vote, Worker
+from curation.db.models import Assignment, GoldItem, Hit, HitItem, ImageClass, Vote, Worker
 
 
 @dataclass(frozen=True)
@@ -107,3 +107,11 @@ def worker_stats(session: Session) -> list[WorkerStats]:
                                 statistics.median(times) if times else None, worker.qualified, worker.flagged,
                                 worker.flag_reason))
     return sorted(rows, key=lambda r: (-r.hits, r.worker_id))
+
+
+def gold_by_class(session: Session) -> list[tuple[str, str, int, int]]:
+    """(class key, class name, gold positives, gold negatives) per class that has gold, by key."""
+    stmt = (select(ImageClass.key, ImageClass.name, func.sum(case((GoldItem.answer.is_(True), 1), else_=0)),
+                   func.sum(case((GoldItem.answer.is_(False), 1), else_=0)))
+            .join(GoldItem, GoldItem.class_id == ImageClass.id).group_by(ImageClass.id).order_by(ImageClass.key))
+    return [(key, name, int(pos), int(neg)) for key, name, pos, neg in session.execute(stmt)]

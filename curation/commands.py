@@ -7,20 +7,7 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext, with_lock
-
-pass_cli = click.make_pass_decorator(CliContext)
-
-
-def print_table(title: str, headers: list[str], rows: list[tuple]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for header in headers:
-        table.add_column(header, justify="right" if header in ("count", "classes", "#") else "left")
-    for row in rows:
-        table.add_row(*(str(v) for v in row))
-    Console().print(table)
+from curation.clikit import pass_cli, print_findings, print_table
 
 
 @click.command()
@@ -271,12 +258,7 @@ def store_verify(cli: CliContext, quick: bool, clean: bool) -> None:
     with session_scope(cli.engine()) as session:
         digests = list(session.scalars(select(Image.sha256)))
     report = cli.store().verify(digests, rehash=not quick)
-    for digest in report.missing:
-        click.echo(f"missing   {digest}")
-    for digest in report.corrupted:
-        click.echo(f"corrupted {digest}")
-    for name in report.temporary:
-        click.echo(f"temporary {name}")
+    print_findings(report, ("missing", "corrupted", "temporary"))
     if clean and report.temporary:
         with cli.lock("images", "store verify --clean"):
             click.echo(f"removed {cli.store().clean_temporary()} temporary file(s)")

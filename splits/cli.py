@@ -7,42 +7,31 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext, with_lock
+from curation.clikit import list_command, pass_cli, print_findings, print_table
 
-pass_cli = click.make_pass_decorator(CliContext)
-
-
-def _table(title: str, headers: list[str], rows: list[tuple]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*(str(v) for v in row))
-    Console(width=160).print(table)
+WIDE = 160  # console width of the split tables: many subset columns stay unwrapped in logs and pipes
 
 
 def print_report(report: dict, show_classes: bool = False) -> None:
     """Sizes per subset, per attribute value, classes (min/max or all), and what was dropped."""
     sizes = report.get("sizes", {})
     subsets = list(sizes)
-    _table("images per subset", ["subset", "images", "classes", "min/class", "max/class"],
-           [(s, n, len(report["classes"].get(s, {})), min(report["classes"].get(s, {0: 0}).values(), default=0),
-             max(report["classes"].get(s, {0: 0}).values(), default=0)) for s, n in sizes.items()])
+    print_table("images per subset", ["subset", "images", "classes", "min/class", "max/class"],
+                [(s, n, len(report["classes"].get(s, {})), min(report["classes"].get(s, {0: 0}).values(), default=0),
+                  max(report["classes"].get(s, {0: 0}).values(), default=0)) for s, n in sizes.items()], WIDE)
     attrs = sorted({a for s in subsets for a in report.get("attributes", {}).get(s, {})})
     for attr in attrs:
         values = sorted({v for s in subsets for v in report["attributes"][s].get(attr, {})})
-        _table(f"images per {attr}", [attr, *subsets],
-               [(v, *(report["attributes"][s].get(attr, {}).get(v, 0) for s in subsets)) for v in values])
+        print_table(f"images per {attr}", [attr, *subsets],
+                    [(v, *(report["attributes"][s].get(attr, {}).get(v, 0) for s in subsets)) for v in values], WIDE)
     if show_classes:
         keys = list(dict.fromkeys(k for s in subsets for k in report["classes"].get(s, {})))
-        _table("images per class", ["class", *subsets],
-               [(k, *(report["classes"][s].get(k, 0) for s in subsets)) for k in keys])
+        print_table("images per class", ["class", *subsets],
+                    [(k, *(report["classes"][s].get(k, 0) for s in subsets)) for k in keys], WIDE)
     options = "held out by the spec's options (group disjointness, size caps, fractions)"
     for title, key in (("left out", "dropped"), (options, "held_out")):
         if report.get(key):
-            _table(title, ["reason", "images"], sorted(report[key].items()))
+            print_table(title, ["reason", "images"], sorted(report[key].items()), WIDE)
 
 
 @click.group()
@@ -112,28 +101,8 @@ def _screening_lines(screening: dict) -> None:
                    "(curate import DIR; curate filter)", err=True)
 
 
-@splits.command("list")
-@pass_cli
-def splits_list(cli: CliContext) -> None:
-    """List the built splits with their sizes and exports.
-
-    \b
-    Example:
-      curate splits list
-    """
-    from sqlalchemy import func, select
-
-    from curation.db.models import Export, Split
-    from curation.db.session import session_scope
-
-    with session_scope(cli.engine()) as session:
-        rows = []
-        for split in session.scalars(select(Split).order_by(Split.name)):
-            n_exports = session.scalar(select(func.count()).select_from(Export).where(Export.split_id == split.id))
-            sizes = split.report.get("sizes", {})
-            rows.append((split.name, split.report.get("kind", "db"), split.seed, len(sizes), sum(sizes.values()),
-                         n_exports))
-    _table("splits", ["name", "kind", "seed", "subsets", "memberships", "exports"], rows)
+list_command(splits, "List the built splits with their sizes and exports.", "splits",
+             ["name", "kind", "seed", "subsets", "memberships", "exports"], "splits.persist:split_rows", width=WIDE)
 
 
 @splits.command("show")
@@ -161,7 +130,7 @@ def splits_show(cli: CliContext, name: str, show_classes: bool) -> None:
     click.echo(f"split {name}: kind {report.get('kind', 'db')}, seed {seed}, spec sha256 {spec_sha}")
     print_report(report, show_classes)
     if exports:
-        _table("exports", ["version", "format", "images", "path"], exports)
+        print_table("exports", ["version", "format", "images", "path"], exports, WIDE)
 
 
 @click.group()
@@ -283,9 +252,7 @@ def verify(directory: Path, quick: bool) -> None:
         result = verify_export(directory, rehash=not quick)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
-    for kind in ("missing", "altered", "extra", "inconsistent"):
-        for item in getattr(result, kind):
-            click.echo(f"{kind:12} {item}")
+    print_findings(result, ("missing", "altered", "extra", "inconsistent"))
     click.echo(f"checked {result.checked} files: {len(result.missing)} missing, {len(result.altered)} altered, "
                f"{len(result.extra)} extra, {len(result.inconsistent)} inconsistent -> "
                f"{'OK' if result.ok else 'FAILED'}")

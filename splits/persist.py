@@ -79,6 +79,22 @@ def get_split(session, name: str):
     return split
 
 
+def split_rows(session) -> list[tuple[str, str, int, int, int, int]]:
+    """(name, kind, seed, subsets, memberships, exports) per built split, by name; one query."""
+    from sqlalchemy import func, select
+
+    from curation.db.models import Export, Split
+
+    n_exports = select(Export.split_id, func.count().label("n")).group_by(Export.split_id).subquery()
+    stmt = (select(Split.name, Split.seed, Split.report, func.coalesce(n_exports.c.n, 0))
+            .outerjoin(n_exports, n_exports.c.split_id == Split.id).order_by(Split.name))
+    rows = []
+    for name, seed, report, exports in session.execute(stmt):
+        sizes = report.get("sizes", {})
+        rows.append((name, report.get("kind", "db"), seed, len(sizes), sum(sizes.values()), int(exports)))
+    return rows
+
+
 def load_split(session, name: str, workspace: Path | None) -> tuple[SplitSpec, Any, list[str], Any]:
     """(spec, members frame, metadata columns, the ``splits`` row) of a built split."""
     split = get_split(session, name)

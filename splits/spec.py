@@ -9,11 +9,12 @@ group-disjointness, the near-duplicate leakage check and the export's license al
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -120,6 +121,25 @@ class SplitSpec:
 
         return replace(parse_spec(raw, f"spec {self.name}"), table=self.table, images_root=self.images_root)
 
+    def with_sizes(self, sizes: Mapping[str, int | None], **top: Any) -> "SplitSpec":
+        """The spec with new subset sizes (None: every matching image), written into its raw form.
+
+        ``sizes`` maps subset names (train, the IID test's name, OOD names) to sizes; OOD tests it does
+        not name are left out. ``top`` replaces top-level keys (``name``, ``seed``, ...). This scales a
+        preset to a small table without copying its text."""
+        unknown = sorted(set(sizes) - set(self.subsets))
+        if unknown:
+            raise CurateError(f"spec {self.name} has no subset(s) {', '.join(unknown)}; "
+                              f"its subsets: {', '.join(self.subsets)}")
+        raw = {**copy.deepcopy(dict(self.raw)), **top}
+        for section in ("train", "iid_test"):
+            subset = getattr(self, section)
+            if subset is not None and subset.name in sizes:
+                raw[section] = _sized(raw[section], sizes[subset.name])
+        if "ood" in raw:
+            raw["ood"] = [_sized(ood, sizes[ood["name"]]) for ood in raw["ood"] if ood["name"] in sizes]
+        return replace(parse_spec(raw, f"spec {raw['name']}"), table=self.table, images_root=self.images_root)
+
     def renamed(self, name: str) -> "SplitSpec":
         """The same spec saved under another name (the raw spec, written into exports, follows)."""
         from dataclasses import replace
@@ -128,6 +148,12 @@ class SplitSpec:
 
     def sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _sized(section: Mapping[str, Any], size: int | None) -> dict[str, Any]:
+    """A subset's raw table with ``size`` (None: no size, every matching image; TOML has no null)."""
+    kept = {k: v for k, v in section.items() if k not in ("size", "fraction")}
+    return kept if size is None else {**kept, "size": size}
 
 
 def preset_names() -> list[str]:

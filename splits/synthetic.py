@@ -1,4 +1,4 @@
-"""Generated SVSF-style metadata tables and images, for the demo, the tests and ``bench/splits.py``."""
+"""Generated SVSF-style metadata tables and images, for the demo, the tests and ``bench/split_build.py``."""
 
 from __future__ import annotations
 

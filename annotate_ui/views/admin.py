@@ -10,7 +10,9 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import aliased
 
 from annotate_ui import quality, review
-from annotate_ui.views.common import db, login_required, state
+from annotate_ui.db import get_db
+from annotate_ui.state import state
+from annotate_ui.views.common import login_required
 from curation.db.models import (AggregatedLabel, Assignment, Hit, HitItem, ImageClass, Image, Review, User, Vote,
                                 Worker)
 
@@ -38,7 +40,7 @@ def class_progress(session, method: str) -> list[tuple]:
 @bp.get("")
 @login_required("admin")
 def dashboard():
-    session = db()
+    session = get_db()
     hits = dict(session.execute(select(Hit.kind, func.count()).group_by(Hit.kind)).all())
     submitted = session.scalar(select(func.count()).where(Assignment.status == "submitted")) or 0
     return render_template("admin.html", progress=class_progress(session, state().cfg.review_method),
@@ -49,12 +51,12 @@ def dashboard():
 @bp.post("/workers/<int(max=2147483647):worker_id>/flag")
 @login_required("admin")
 def flag(worker_id: int):
-    worker = db().get(Worker, worker_id)
+    worker = get_db().get(Worker, worker_id)
     if worker is None:
         abort(404)
     flagged = request.form.get("flagged") == "1"
-    quality.set_flag(db(), worker, flagged, "flagged by an admin")
-    db().commit()
+    quality.set_flag(get_db(), worker, flagged, "flagged by an admin")
+    get_db().commit()
     back = url_for("manage.worker", worker_id=worker_id) if request.form.get("back") == "worker" else None
     return redirect(back or url_for("admin.dashboard"))
 
@@ -87,7 +89,7 @@ def export_votes():
             .order_by(Vote.id))
     header = ["vote_id", "worker", "worker_flagged", "assignment", "assignment_status", "hit", "hit_kind", "class",
               "image_sha256", "role", "gold_answer", "selected", "created_at"]
-    return _csv("votes.csv", header, db().execute(stmt))
+    return _csv("votes.csv", header, get_db().execute(stmt))
 
 
 @bp.get("/export/reviews.csv")
@@ -101,4 +103,4 @@ def export_reviews():
             .outerjoin(final, final.id == Review.class_id).order_by(Review.id))
     header = ["review_id", "reviewer", "image_sha256", "decision", "proposed_class", "final_class", "classes",
               "note", "current", "created_at"]
-    return _csv("reviews.csv", header, db().execute(stmt))
+    return _csv("reviews.csv", header, get_db().execute(stmt))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from annotate_ui.accounts import check_password
-from annotate_ui.views.common import current_user, db, state, switch_identity
+from annotate_ui.db import get_db
+from annotate_ui.state import state
+from annotate_ui.views.common import current_user, switch_identity
 
 bp = Blueprint("auth", __name__)
 
@@ -38,7 +40,7 @@ def login():
     limiter = state().limiter
     if limiter.blocked(address, username):
         abort(429, description="Too many failed sign-ins; wait a few minutes and try again.")
-    user = check_password(db(), username, password)
+    user = check_password(get_db(), username, password)
     if user is None or not user.active:
         limiter.failed(address, username)
         flash("Wrong user name or password." if user is None else "This account is disabled; ask an admin.")
@@ -54,6 +56,6 @@ def logout():
     user = current_user()
     if user is not None:
         user.session_version += 1  # every copy of this session cookie stops working
-        db().commit()
+        get_db().commit()
     switch_identity()
     return redirect(url_for("auth.login"))

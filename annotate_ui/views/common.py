@@ -1,34 +1,20 @@
-"""Per-request helpers shared by the blueprints: the database session, the signed-in people."""
+"""Per-request helpers shared by the blueprints: the signed-in people, error pages, response headers."""
 
 from __future__ import annotations
 
 import functools
 from typing import Any, Callable
 
-from flask import abort, current_app, g, redirect, render_template, request, session, url_for
-from sqlalchemy.orm import Session
+from flask import abort, g, redirect, render_template, request, session, url_for
 
-from annotate_ui.app import AppState
+from annotate_ui.db import get_db
 from annotate_ui.security import secure_headers
+from annotate_ui.state import state
 from curation.db.models import User, Worker
 
-
-def state() -> AppState:
-    return current_app.extensions["curate"]
-
-
-def db() -> Session:
-    """This request's session (the view commits what it changes)."""
-    if "db" not in g:
-        g.db = Session(state().engine, expire_on_commit=False)
-    return g.db
-
-
-def close_db(_exc: BaseException | None = None) -> None:
-    session = g.pop("db", None)
-    if session is not None:
-        session.rollback()
-        session.close()
+# views/review.py (owned by the CROWDLAB work) still imports ``db`` and ``state`` from here; the
+# session lives in annotate_ui.db and the app state in annotate_ui.state. Drop these aliases once it moves.
+db = get_db
 
 
 def platform_origins() -> tuple[str, ...]:
@@ -78,7 +64,7 @@ def parse_id(text: str | None) -> int | None:
 
 def current_worker() -> Worker | None:
     worker_id = session.get("worker_id")
-    return db().get(Worker, worker_id) if worker_id else None
+    return get_db().get(Worker, worker_id) if worker_id else None
 
 
 def current_user() -> User | None:
@@ -86,7 +72,7 @@ def current_user() -> User | None:
     user_id = session.get("user_id")
     if not user_id:
         return None
-    user = db().get(User, user_id)
+    user = get_db().get(User, user_id)
     if user is None or not user.active or session.get("user_version") != user.session_version:
         return None
     return user

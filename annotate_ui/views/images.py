@@ -11,7 +11,9 @@ import logging
 from flask import Blueprint, abort, send_file
 from sqlalchemy import select
 
-from annotate_ui.views.common import current_user, db, state
+from annotate_ui.db import get_db
+from annotate_ui.state import state
+from annotate_ui.views.common import current_user
 from curation.db.models import GoldItem, HitItem, Image
 
 log = logging.getLogger(__name__)
@@ -28,15 +30,15 @@ def image_url(kind: str, ref) -> str:
 
 
 def _image_for(kind: str, ref) -> Image | None:
-    session = db()
+    dbs = get_db()
     if kind == "h" and isinstance(ref, str):
-        return session.scalar(select(Image).join(HitItem, HitItem.image_id == Image.id).where(HitItem.token == ref))
+        return dbs.scalar(select(Image).join(HitItem, HitItem.image_id == Image.id).where(HitItem.token == ref))
     if kind == "x" and isinstance(ref, int):
-        return session.scalar(select(Image).join(GoldItem, GoldItem.image_id == Image.id).where(GoldItem.id == ref))
+        return dbs.scalar(select(Image).join(GoldItem, GoldItem.image_id == Image.id).where(GoldItem.id == ref))
     if kind == "r" and isinstance(ref, int):
         if current_user() is None:
             return None
-        return session.get(Image, ref)
+        return dbs.get(Image, ref)
     return None
 
 

@@ -18,7 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from annotate_ui import accounts, leasing
 from annotate_ui.hits import draw_qualification, example_images, qualification_pool
 from annotate_ui.security import signature_ok
-from annotate_ui.views.common import current_worker, db, message, state, switch_identity
+from annotate_ui.db import get_db
+from annotate_ui.state import state
+from annotate_ui.views.common import current_worker, message, switch_identity
 from annotate_ui.views.images import image_url
 from curation.db.models import Assignment, Hit, HitItem, ImageClass, Worker, utcnow
 
@@ -37,7 +39,7 @@ def _needed_kind(worker: Worker) -> str | None:
     """'qualification' before a first HIT when a pool is open, 'label' after, None if the worker failed it."""
     if worker.qualified is False:
         return None
-    if worker.qualified is None and qualification_pool(db()) is not None:
+    if worker.qualified is None and qualification_pool(get_db()) is not None:
         return "qualification"
     return "label"
 
@@ -54,15 +56,15 @@ def _lease(worker: Worker, kind: str, hit_id: int | None = None, external_assign
     import numpy as np
 
     if kind == "qualification":
-        existing = leasing.current_lease(db(), worker.id, utcnow())
+        existing = leasing.current_lease(get_db(), worker.id, utcnow())
         if existing is not None:
             return existing
-        pool = qualification_pool(db())
-        mine = draw_qualification(db(), pool, worker.id, state().cfg, np.random.default_rng()) if pool else None
+        pool = qualification_pool(get_db())
+        mine = draw_qualification(get_db(), pool, worker.id, state().cfg, np.random.default_rng()) if pool else None
         if mine is None:
             return None
         hit_id = mine.id
-    return leasing.lease_next(db(), worker.id, state().cfg, kind=kind, hit_id=hit_id,
+    return leasing.lease_next(get_db(), worker.id, state().cfg, kind=kind, hit_id=hit_id,
                               external_assignment_id=external_assignment_id)
 
 
@@ -79,11 +81,11 @@ def join_page(code: str):
 
 @bp.post("/join/<code>")
 def join(code: str):
-    worker = accounts.redeem_invite(db(), code[:128])
+    worker = accounts.redeem_invite(get_db(), code[:128])
     if worker is None:
-        db().rollback()
+        get_db().rollback()
         return message("Invite not valid", "This invite link is unknown, used up or expired.", 404)
-    db().commit()
+    get_db().commit()
     switch_identity(worker_id=worker.id)
     return redirect(url_for("worker.home", new=1))
 
@@ -96,7 +98,7 @@ def token_page(token: str):
 
 @bp.post("/t/<token>")
 def token_login(token: str):
-    worker = accounts.worker_by_token(db(), token[:128])
+    worker = accounts.worker_by_token(get_db(), token[:128])
     if worker is None:
         return message("Link not valid", "This worker link is unknown.", 404)
     switch_identity(worker_id=worker.id)
@@ -104,7 +106,7 @@ def token_login(token: str):
 
 
 def _done_count(worker_id: int) -> int:
-    return db().scalar(select(func.count()).where(Assignment.worker_id == worker_id,
+    return get_db().scalar(select(func.count()).where(Assignment.worker_id == worker_id,
                                                   Assignment.status.in_(("submitted", "rejected")))) or 0
 
 
@@ -112,7 +114,7 @@ def _done_count(worker_id: int) -> int:
 def home():
     worker = _worker_or_login()
     kind = _needed_kind(worker)
-    available = len(leasing.candidate_hits(db(), worker.id, "label", utcnow(), limit=1000)) if kind else 0
+    available = len(leasing.candidate_hits(get_db(), worker.id, "label", utcnow(), limit=1000)) if kind else 0
     return render_template("home.html", worker=worker, done=_done_count(worker.id), kind=kind,
                            available=available, new=request.args.get("new") == "1",
                            resume=url_for("worker.token_page", token=worker.token, _external=True)
@@ -129,7 +131,7 @@ def start():
         return message("Qualification not passed", "Thank you for your time; your answers on the "
                        "qualification task were not accurate enough to continue.")
     assignment = _lease(worker, kind)
-    db().commit()
+    get_db().commit()
     if assignment is None:
         return message("No HITs right now", "There is no task available for you at the moment. "
                        "Come back later.", action=("Try again", url_for("worker.start")))
@@ -139,18 +141,18 @@ def start():
 def _own_assignment(public_id: str) -> Assignment:
     """The signed-in worker's assignment; anyone else's is a 404 (never revealed)."""
     worker = _worker_or_login()
-    assignment = db().scalar(select(Assignment).where(Assignment.public_id == public_id[:64]))
+    assignment = get_db().scalar(select(Assignment).where(Assignment.public_id == public_id[:64]))
     if assignment is None or assignment.worker_id != worker.id:
         abort(404)
     return assignment
 
 
 def _hit_context(hit: Hit, preview: bool) -> dict:
-    session = db()
-    cls = session.get(ImageClass, hit.class_id)
-    items = list(session.scalars(select(HitItem).where(HitItem.hit_id == hit.id).order_by(HitItem.position)))
+    dbs = get_db()
+    cls = dbs.get(ImageClass, hit.class_id)
+    items = list(dbs.scalars(select(HitItem).where(HitItem.hit_id == hit.id).order_by(HitItem.position)))
     cfg = state().cfg
-    examples = [image_url("x", g.id) for g in example_images(session, cls, cfg.examples_per_class)]
+    examples = [image_url("x", gold.id) for gold in example_images(dbs, cls, cfg.examples_per_class)]
     grid = [{"value": item.token, "img": image_url("h", item.token)} for item in items]
     return {"hit": hit, "cls": cls, "grid": grid, "examples": examples, "preview": preview,
             "data": {"class_key": cls.key, "class_name": cls.name, "items": grid, "preview": preview}}
@@ -164,13 +166,13 @@ def assignment(public_id: str):
     if assignment.status != "leased" or assignment.lease_expires_at < utcnow():
         return message("Lease expired", "This HIT's time ran out and it went back to the pool.", 410,
                        action=("Start another HIT", url_for("worker.start")))
-    hit = db().get(Hit, assignment.hit_id)
+    hit = get_db().get(Hit, assignment.hit_id)
     context = _hit_context(hit, preview=False)
-    upcoming = leasing.peek_next(db(), assignment.worker_id)
-    preload = [image_url("h", t) for t in db().scalars(select(HitItem.token).where(
+    upcoming = leasing.peek_next(get_db(), assignment.worker_id)
+    preload = [image_url("h", t) for t in get_db().scalars(select(HitItem.token).where(
         HitItem.hit_id == upcoming.id).order_by(HitItem.position))] if upcoming is not None else []
     left_s = max(0, int((assignment.lease_expires_at - utcnow()).total_seconds()))
-    available = len(leasing.candidate_hits(db(), assignment.worker_id, "label", utcnow(), limit=1000))
+    available = len(leasing.candidate_hits(get_db(), assignment.worker_id, "label", utcnow(), limit=1000))
     context["data"].update(preload=preload, submit=url_for("worker.submit", public_id=public_id), lease_left_s=left_s)
     return render_template("hit.html", assignment=assignment, done=_done_count(assignment.worker_id),
                            available=available, lease_left_s=left_s, **context)
@@ -183,12 +185,12 @@ def submit(public_id: str):
     if len(selected) > state().cfg.max_form_items:
         abort(413)
     try:
-        leasing.submit(db(), assignment.id, selected, state().cfg)
-        db().commit()
+        leasing.submit(get_db(), assignment.id, selected, state().cfg)
+        get_db().commit()
     except IntegrityError:
-        db().rollback()  # a concurrent duplicate lost the race; the winner's votes stand
+        get_db().rollback()  # a concurrent duplicate lost the race; the winner's votes stand
     except leasing.SubmitError as exc:
-        db().rollback()
+        get_db().rollback()
         return message("Not submitted", str(exc), 409, action=("Start another HIT", url_for("worker.start")))
     return redirect(url_for("worker.done", public_id=public_id))
 
@@ -198,12 +200,12 @@ def done(public_id: str):
     assignment = _own_assignment(public_id)
     if assignment.status not in ("submitted", "rejected"):
         return redirect(url_for("worker.assignment", public_id=public_id))
-    hit = db().get(Hit, assignment.hit_id)
-    worker = db().get(Worker, assignment.worker_id)
+    hit = get_db().get(Hit, assignment.hit_id)
+    worker = get_db().get(Worker, assignment.worker_id)
     turk = session.get("turk") or {}
     external = turk if turk.get("assignmentId") == assignment.external_assignment_id and turk.get("submitTo") else None
     kind = _needed_kind(worker)
-    available = len(leasing.candidate_hits(db(), worker.id, "label", utcnow(), limit=1000)) if kind else 0
+    available = len(leasing.candidate_hits(get_db(), worker.id, "label", utcnow(), limit=1000)) if kind else 0
     return render_template("done.html", assignment=assignment, hit=hit, worker=worker, external=external,
                            kind=kind, done=_done_count(worker.id), available=available)
 
@@ -211,8 +213,8 @@ def done(public_id: str):
 @bp.post("/w/a/<public_id>/return")
 def give_back(public_id: str):
     assignment = _own_assignment(public_id)
-    leasing.return_assignment(db(), assignment.id)
-    db().commit()
+    leasing.return_assignment(get_db(), assignment.id)
+    get_db().commit()
     return redirect(url_for("worker.home"))
 
 
@@ -249,8 +251,8 @@ def external_task():
     """ExternalQuestion entry: the preview with inputs disabled, or a page whose button (a POST) takes the HIT."""
     args = _task_args(request.args)
     if args["assignmentId"] in ("", PREVIEW):
-        hit = db().scalar(select(Hit).where(Hit.public_id == args["hitId"])) if args["hitId"] else None
-        hit = hit if hit is not None and hit.kind == "label" else db().scalar(
+        hit = get_db().scalar(select(Hit).where(Hit.public_id == args["hitId"])) if args["hitId"] else None
+        hit = hit if hit is not None and hit.kind == "label" else get_db().scalar(
             select(Hit).where(Hit.kind == "label", Hit.status == "open").order_by(Hit.id))
         if hit is None:
             return message("No HITs", "There are no open HITs.", 404)
@@ -269,11 +271,11 @@ def external_task_start():
     if state().leases.count(("task", address)) >= cfg.external_leases_per_window:
         abort(429, description="Too many HITs taken from this address; wait a while and try again.")
     try:
-        worker = accounts.external_worker(db(), args["workerId"])
-        db().commit()
+        worker = accounts.external_worker(get_db(), args["workerId"])
+        get_db().commit()
     except IntegrityError:
-        db().rollback()
-        worker = accounts.external_worker(db(), args["workerId"])
+        get_db().rollback()
+        worker = accounts.external_worker(get_db(), args["workerId"])
     turk = {"assignmentId": args["assignmentId"], "submitTo": _submit_target(args["turkSubmitTo"])}
     if current_worker() is None or current_worker().id != worker.id:
         switch_identity(worker_id=worker.id, turk=turk)
@@ -284,10 +286,10 @@ def external_task_start():
     kind = _needed_kind(worker)
     if kind is None:
         return message("Qualification not passed", "Your qualification answers were not accurate enough.")
-    hit = db().scalar(select(Hit).where(Hit.public_id == args["hitId"])) if args["hitId"] else None
+    hit = get_db().scalar(select(Hit).where(Hit.public_id == args["hitId"])) if args["hitId"] else None
     target = hit.id if hit is not None and kind == "label" and hit.kind == "label" else None
     leased = _lease(worker, kind, target, args["assignmentId"])
-    db().commit()
+    get_db().commit()
     if leased is None:
         return message("HIT not available", "This HIT is full, expired, or shows images you have seen.", 409)
     state().leases.add(("task", address))

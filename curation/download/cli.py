@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from curation.cli import CliContext, with_lock
-
-pass_cli = click.make_pass_decorator(CliContext)
+from curation.clikit import pass_cli
 
 
 def workspace_placeholders(settings) -> frozenset[str]:

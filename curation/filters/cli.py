@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext, with_lock
+from curation.clikit import list_command, pass_cli, print_table
 
-pass_cli = click.make_pass_decorator(CliContext)
 HASH_COMMIT_EVERY = 1000
 
 
@@ -110,7 +110,6 @@ def filter_report(cli: CliContext, out: Path, page_size: int, max_rejects: int, 
       curate filter report --out filter-report.html
       curate filter report --groups duplicates.csv     # group, member, path or URL, distance, kept/rejected
     """
-    from curation.commands import print_table
     from curation.db.session import session_scope
     from curation.filters.groups import group_rows, write_groups
     from curation.filters.report import write_report
@@ -175,23 +174,5 @@ def reference_add(cli: CliContext, directory: Path, name: str, workers: int | No
                f"{len(jobs) - usable} unreadable; next:  curate filter")
 
 
-@reference.command("list")
-@pass_cli
-def reference_list(cli: CliContext) -> None:
-    """List reference sets and how many usable images each holds.
-
-    \b
-    Example:
-      curate reference list
-    """
-    from sqlalchemy import select
-
-    from curation.commands import print_table
-    from curation.db.models import ReferenceSet
-    from curation.db.session import session_scope
-    from curation.filters.contamination import reference_signature
-
-    with session_scope(cli.engine()) as session:
-        roots = dict(session.execute(select(ReferenceSet.name, ReferenceSet.root)).all())
-        rows = [(name, n, roots.get(name) or "") for name, n in sorted(reference_signature(session).items())]
-    print_table("reference sets", ["name", "count", "root"], rows)
+list_command(reference, "List reference sets and how many usable images each holds.", "reference sets",
+             ["name", "count", "root"], "curation.filters.contamination:reference_rows")

@@ -71,6 +71,15 @@ def reference_signature(session: Session) -> dict[str, int]:
     return {name: int(n) for name, n in rows}
 
 
+def reference_rows(session: Session) -> list[tuple[str, int, str]]:
+    """(name, usable hashed images, root folder) per reference set, by name; one query."""
+    stmt = (select(ReferenceSet.name, func.count(ReferenceImage.id), ReferenceSet.root)
+            .outerjoin(ReferenceImage, (ReferenceImage.reference_set_id == ReferenceSet.id)
+                       & ReferenceImage.phash.is_not(None))
+            .group_by(ReferenceSet.id, ReferenceSet.name, ReferenceSet.root).order_by(ReferenceSet.name))
+    return [(name, int(n), root or "") for name, n, root in session.execute(stmt)]
+
+
 def contamination_targets(session: Session, rerun: bool, signature: dict[str, int]) -> list[int]:
     """Quality-passed images to check: all with ``rerun``, else unchecked or checked against other sets."""
     stmt = select(Image.id).where(Image.phash.is_not(None), with_verdict(QUALITY, "pass")).order_by(Image.id)

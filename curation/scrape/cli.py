@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from curation.cli import CliContext, with_lock
+from curation.clikit import pass_cli, print_table
 
-pass_cli = click.make_pass_decorator(CliContext)
 SIZE_CHOICES = ("url_o", "url_k", "url_h", "url_l", "url_c", "url_z", "url_m", "url_n")
 
 
@@ -152,7 +152,6 @@ def scrape_status(cli: CliContext, job: str | None) -> None:
     Example:
       curate scrape status
     """
-    from curation.commands import print_table
     from curation.db.session import session_scope
     from curation.db.jobs import find_job
     from curation.scrape.status import job_progress

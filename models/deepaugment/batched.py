@@ -9,6 +9,7 @@ same sampled networks and activation draws the result equals the one-image path 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
@@ -20,27 +21,38 @@ from models.deepaugment.precision import PRECISIONS, compute_dtype, ieee_fp32  #
 
 Params = dict[str, torch.Tensor]
 
-# batches with more runs of consecutive images on one network than this may use the grouped conv
-GROUPED_MIN_RUNS = 4
-# a CPU's convs run as fast one image at a time as batched, and oneDNN's grouped convs are slower than one
-# plain conv per network (measured: 2.3x vs 1.7x the loop for EDSR, 3.3x vs 1.4x for CAE), so never there
-GROUPED_ON_CPU = False
-# images per pass on a CPU: batching gains nothing there, and a batch's 112-224 px activations (hundreds
-# of MB at 16 images) would stream through memory instead of staying in cache
-CPU_CHUNK = 1
-# CPU: channels-last activations let oneDNN skip a layout reorder around every conv
-CHANNELS_LAST = True
-def _layout(x: torch.Tensor) -> torch.Tensor:
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """How a batch's convolutions run; the defaults are what measured fastest (``bench/deepaugment.py``)."""
+
+    # batches with more runs of consecutive images on one network than this may use the grouped conv
+    grouped_min_runs: int = 4
+    # a CPU's convs run as fast one image at a time as batched, and oneDNN's grouped convs are slower than one
+    # plain conv per network (measured: 2.3x vs 1.7x the loop for EDSR, 3.3x vs 1.4x for CAE), so never there
+    grouped_on_cpu: bool = False
+    # images per pass on a CPU: batching gains nothing there, and a batch's 112-224 px activations (hundreds
+    # of MB at 16 images) would stream through memory instead of staying in cache
+    cpu_chunk: int = 1
+    # CPU: channels-last activations let oneDNN skip a layout reorder around every conv
+    channels_last: bool = True
+
+
+DEFAULT_PLAN = ConvPlan()
+
+
+def _layout(x: torch.Tensor, plan: ConvPlan) -> torch.Tensor:
     """Channels-last on the CPU (oneDNN's native layout; ``F.pad`` and indexing hand back NCHW)."""
-    if CHANNELS_LAST and x.device.type == "cpu" and x.dim() == 4:
+    if plan.channels_last and x.device.type == "cpu" and x.dim() == 4:
         return x.contiguous(memory_format=torch.channels_last)
     return x
 
 
-def _pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
+def _pad(x: torch.Tensor, pad: tuple[int, int, int, int], plan: ConvPlan) -> torch.Tensor:
     """Zero padding (left, right, top, bottom) written straight into a channels-last tensor on the CPU
     (``F.pad`` would hand back NCHW, to be copied once more)."""
-    if not (CHANNELS_LAST and x.device.type == "cpu"):
+    if not (plan.channels_last and x.device.type == "cpu"):
         return F.pad(x, pad)
     left, right, top, bottom = pad
     n, c, h, w = x.shape
@@ -53,7 +65,7 @@ def _pad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
 class Nets:
     """U distinct networks and which network each of N images uses.
 
-    Two ways to run a conv, picked per batch (``grouped``; never on a CPU, see ``GROUPED_ON_CPU``):
+    Two ways to run a conv, picked per batch (``grouped``; never on a CPU unless ``plan.grouped_on_cpu``):
 
     * per network (the 0.05 schedule: a batch of 16 has one or two networks): the images of each
       network form runs (consecutive images share a network), and each run is one plain batched conv
@@ -65,8 +77,9 @@ class Nets:
     """
 
     def __init__(self, states: Sequence[Params], assign: Sequence[int], device: Any = None,
-                 grouped: bool | None = None, dtype: torch.dtype | None = None):
+                 grouped: bool | None = None, dtype: torch.dtype | None = None, plan: ConvPlan = DEFAULT_PLAN):
         self.states, self.assign, self.device, self.dtype = list(states), list(assign), device, dtype
+        self.plan = plan
         self.u = len(self.states)
         n = len(self.assign)
         rows: list[list[int]] = [[] for _ in range(self.u)]
@@ -100,21 +113,22 @@ class Nets:
                 start += len(images)
         if grouped is None:  # grouped only when runs would be many small convs and slots are nearly full
             on_cpu = device is None or torch.device(device).type == "cpu"
-            grouped = (self.u > 1 and len(self.runs) > GROUPED_MIN_RUNS and self.m * self.u <= 1.25 * n
-                       and (GROUPED_ON_CPU or not on_cpu))
+            grouped = (self.u > 1 and len(self.runs) > plan.grouped_min_runs and self.m * self.u <= 1.25 * n
+                       and (plan.grouped_on_cpu or not on_cpu))
         self.grouped = grouped
         self._stacked: dict[str, torch.Tensor] = {}
         self._moved: dict[tuple[int, str], torch.Tensor] = {}  # (id of a state dict, key) -> converted
 
     @classmethod
-    def from_states(cls, states: Sequence[Params], device: Any = None, dtype: torch.dtype | None = None) -> "Nets":
+    def from_states(cls, states: Sequence[Params], device: Any = None, dtype: torch.dtype | None = None,
+                    plan: ConvPlan = DEFAULT_PLAN) -> "Nets":
         unique: dict[int, int] = {}
         ordered: list[Params] = []
         for s in states:
             if id(s) not in unique:
                 unique[id(s)] = len(ordered)
                 ordered.append(s)
-        return cls(ordered, [unique[id(s)] for s in states], device, dtype=dtype)
+        return cls(ordered, [unique[id(s)] for s in states], device, dtype=dtype, plan=plan)
 
     @property
     def p(self) -> Params:
@@ -133,7 +147,7 @@ class Nets:
         used = sorted({self.assign[i] for i in images})
         remap = {net: j for j, net in enumerate(used)}
         sub = Nets([self.states[net] for net in used], [remap[self.assign[i]] for i in images], self.device,
-                   dtype=self.dtype)
+                   dtype=self.dtype, plan=self.plan)
         sub._moved = self._moved  # weights converted once per batch, whichever subset asks first
         return sub
 
@@ -144,7 +158,7 @@ class Nets:
         same_device = self.device is None or w.device == torch.device(self.device)
         # a conv weight on the CPU in oneDNN's layout, else reordered at every call
         target = w.device if same_device else torch.device(self.device)
-        reorder = CHANNELS_LAST and w.dim() == 4 and target.type == "cpu"
+        reorder = self.plan.channels_last and w.dim() == 4 and target.type == "cpu"
         if same_device and (self.dtype is None or w.dtype == self.dtype) and not reorder:
             return w
         cached = (id(self.states[net]), key)  # by state dict, so subsets share the conversions
@@ -225,9 +239,9 @@ DERIVED = {"tail_subpixel": edsr_subpixel_tail}  # conv name -> its weights, com
 
 
 def stack_states(states: Sequence[dict[str, torch.Tensor]], device: Any = None,
-                 dtype: torch.dtype | None = None) -> Nets:
+                 dtype: torch.dtype | None = None, plan: ConvPlan = DEFAULT_PLAN) -> Nets:
     """The networks of N images (state dicts shared between images are stacked once)."""
-    return Nets.from_states(states, device, dtype)
+    return Nets.from_states(states, device, dtype, plan)
 
 
 def gconv(x: torch.Tensor, p: Nets, name: str, stride: int = 1, padding: int = 0) -> torch.Tensor:
@@ -332,8 +346,8 @@ def cae_forward(p: Nets, x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Ten
     """Batched CAE on images in [0, 1]; ``ops`` carry each image's latent distortion and noise.
 
     The latent (distortion and binarisation) is computed in fp32 whatever the networks run in."""
-    x = F.leaky_relu(gconv(_pad(x, (1, 2, 1, 2)), p, "e_conv_1.1", stride=2), inplace=True)
-    x = F.leaky_relu(gconv(_pad(x, (1, 2, 1, 2)), p, "e_conv_2.1", stride=2), inplace=True)
+    x = F.leaky_relu(gconv(_pad(x, (1, 2, 1, 2), p.plan), p, "e_conv_1.1", stride=2), inplace=True)
+    x = F.leaky_relu(gconv(_pad(x, (1, 2, 1, 2), p.plan), p, "e_conv_2.1", stride=2), inplace=True)
     for name in ("e_block_1", "e_block_2", "e_block_3"):
         x = _cae_block(p, x, name)
     z = apply_ops(torch.tanh(gconv(x, p, "e_conv_3.0", padding=2)).float(), ops)
@@ -343,13 +357,14 @@ def cae_forward(p: Nets, x: torch.Tensor, ops: Sequence[FeatureOp]) -> torch.Ten
         for i in idx:
             scale[i] = ops[i].post_scale
         encoded = encoded * scale
-    x = gconv(_layout((2 * encoded - 1).to(x.dtype)), p, "d_up_conv_1.0")
-    x = gconv_t(_pad(F.leaky_relu(x, inplace=True), (1, 1, 1, 1)), p, "d_up_conv_1.3")
+    x = gconv(_layout((2 * encoded - 1).to(x.dtype), p.plan), p, "d_up_conv_1.0")
+    x = gconv_t(_pad(F.leaky_relu(x, inplace=True), (1, 1, 1, 1), p.plan), p, "d_up_conv_1.3")
     for name in ("d_block_1", "d_block_2", "d_block_3"):
         x = _cae_block(p, x, name)
-    x = gconv_t(_pad(F.leaky_relu(gconv(x, p, "d_up_conv_2.0"), inplace=True), (1, 1, 1, 1)), p, "d_up_conv_2.3")
+    x = gconv_t(_pad(F.leaky_relu(gconv(x, p, "d_up_conv_2.0"), inplace=True), (1, 1, 1, 1), p.plan), p,
+                "d_up_conv_2.3")
     x = F.leaky_relu(gconv(x, p, "d_up_conv_3.0"), inplace=True)
-    return torch.tanh(gconv(_layout(F.pad(x, (2, 2, 2, 2), mode="reflect")), p, "d_up_conv_3.3"))
+    return torch.tanh(gconv(_layout(F.pad(x, (2, 2, 2, 2), mode="reflect"), p.plan), p, "d_up_conv_3.3"))
 
 
 # ---- sampling + running, both paths -------------------------------------------------------------
@@ -379,23 +394,26 @@ def act_shape(method: str, x: torch.Tensor, n_feats: int = 64) -> tuple[int, int
 
 
 def run_batched(method: str, states: Sequence[dict[str, torch.Tensor]], x: torch.Tensor, g: Any,
-                faithful: bool = True, acts: Sequence[Any] | None = None, precision: str = "fp32") -> torch.Tensor:
+                faithful: bool = True, acts: Sequence[Any] | None = None, precision: str = "fp32",
+                plan: ConvPlan = DEFAULT_PLAN) -> torch.Tensor:
     """Distort a batch in [0, 1], image i through ``states[i]``; returns fp32 in [0, 1] (EDSR: x4 larger).
 
     ``acts`` are pre-drawn activation distortions (``sample_acts``); by default they are drawn here.
     ``precision`` is what the networks compute in (:func:`compute_dtype`); ``fp32`` is the released code's.
+    ``plan`` says how the convolutions run (any plan gives the same images).
     """
     if acts is None:
         n_feats = states[0]["head.0.weight"].shape[0] if method == "edsr" else 32
         acts = sample_acts(method, g, len(states), act_shape(method, x, n_feats), faithful)
-    p = stack_states(states, x.device, compute_dtype(x.device, precision))
+    p = stack_states(states, x.device, compute_dtype(x.device, precision), plan)
     on_cpu = x.device.type == "cpu"
     if p.grouped or (p.u == 1 and not on_cpu):
         return _forward(method, p, x, acts)
     # each network's images as one plain batch (on a CPU, in cache-sized chunks), then reassemble
     groups = p.images_per_net()
     if on_cpu:
-        groups = [images[i:i + CPU_CHUNK] for images in groups for i in range(0, len(images), CPU_CHUNK)]
+        chunk = plan.cpu_chunk
+        groups = [images[i:i + chunk] for images in groups for i in range(0, len(images), chunk)]
     if len(groups) > 1 or groups[0] != list(range(len(states))):
         parts = [(images, _forward(method, p.subset(images), x[images], [acts[i] for i in images]))
                  for images in groups]
@@ -413,9 +431,9 @@ def _forward(method: str, p: Nets, x: torch.Tensor, acts: Sequence[Any]) -> torc
     dtype = p.dtype or x.dtype
     with torch.no_grad(), ieee_fp32(x.device, dtype):
         if method == "edsr":
-            out = edsr_forward(p, _layout((x * 255).to(dtype)), [a[0] for a in acts], [a[1] for a in acts])
+            out = edsr_forward(p, _layout((x * 255).to(dtype), p.plan), [a[0] for a in acts], [a[1] for a in acts])
             return out.float().clamp(0, 255) / 255
-        return cae_forward(p, _layout(x.to(dtype)), acts).float().clamp(0, 1)
+        return cae_forward(p, _layout(x.to(dtype), p.plan), acts).float().clamp(0, 1)
 
 
 def run_one(method: str, model: torch.nn.Module, state: dict[str, torch.Tensor], x: torch.Tensor, g: Any,

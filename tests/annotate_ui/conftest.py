@@ -116,3 +116,48 @@ def join(client, code: str) -> str:
 def login(client, name: str, password: str = "correct horse battery"):
     token = csrf_of(client.get("/login").get_data(as_text=True))
     return client.post("/login", data={"csrf_token": token, "username": name, "password": password})
+
+
+# --- a real browser (Debian's headless Chromium, driven by Playwright) for the ``browser`` tests ---
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def press(page, key: str) -> None:
+    """A key that submits a form: wait for the next page."""
+    with page.expect_navigation():
+        page.keyboard.press(key)
+
+
+def wait_focus(page, selector: str) -> None:
+    """Autofocus lands when the browser next renders; wait for it before typing."""
+    page.wait_for_function("sel => document.activeElement === document.querySelector(sel)", arg=selector)
+
+
+def sign_in(page, start: str, name: str, password: str = "correct horse battery") -> None:
+    """Open ``start`` (a page that asks to sign in) and sign in with the keyboard only."""
+    page.goto(start)
+    wait_focus(page, "#username")
+    page.keyboard.type(name)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    press(page, "Enter")

@@ -10,41 +10,10 @@ from sqlalchemy import func, select
 from annotate_ui.server import running_server
 from curation.db.models import Assignment, Hit, HitItem, Review, Vote
 from curation.db.session import session_scope
-from tests.annotate_ui.conftest import add_user, make_app, make_hits, new_invite
+from tests.annotate_ui.conftest import add_user, make_app, make_hits, new_invite, press, sign_in, wait_focus
 from tests.annotate_ui.test_review import accepted
 
 pytestmark = pytest.mark.browser
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
-def press(page, key: str) -> None:
-    """A key that submits a form: wait for the next page."""
-    with page.expect_navigation():
-        page.keyboard.press(key)
-
-
-def wait_focus(page, selector: str) -> None:
-    """Autofocus lands when the browser next renders; wait for it before typing."""
-    page.wait_for_function("sel => document.activeElement === document.querySelector(sel)", arg=selector)
 
 
 def focused_index(page) -> int:
@@ -118,47 +87,50 @@ def test_worker_does_qualification_and_a_hit_with_the_keyboard(sqlite_world, pag
     assert label.status == "submitted" and label.completion_code == code and ticked == [values[0]]
 
 
+@pytest.fixture
+def on_a_hit(sqlite_world, page) -> Iterator[str]:
+    """A running app with one HIT for cat, a worker who joined by invite and opened it; yields its URL."""
+    make_hits(sqlite_world, ("cat",))
+    with running_server(make_app(sqlite_world), threads=4) as url:
+        start_hit(page, sqlite_world, url)
+        yield url
+
+
+@pytest.mark.usefixtures("on_a_hit")
 def test_enter_on_return_gives_the_hit_back_and_submits_nothing(sqlite_world, page):
-    world = sqlite_world
-    make_hits(world, ("cat",))
-    with running_server(make_app(world), threads=4) as url:
-        start_hit(page, world, url)
-        page.keyboard.press("Space")
-        page.focus("#submit")
-        page.keyboard.press("Tab")  # from Submit to "Return this HIT"
-        wait_focus(page, "#return")
-        press(page, "Enter")
-        assert "Image labeling" in page.content() and page.url.endswith("/w")
-    with session_scope(world.engine) as session:
+    page.keyboard.press("Space")
+    page.focus("#submit")
+    page.keyboard.press("Tab")  # from Submit to "Return this HIT"
+    wait_focus(page, "#return")
+    press(page, "Enter")
+    assert "Image labeling" in page.content() and page.url.endswith("/w")
+    with session_scope(sqlite_world.engine) as session:
         assert session.scalar(select(Assignment.status)) == "returned"
         assert session.scalar(select(func.count()).select_from(Vote)) == 0
 
 
+@pytest.mark.usefixtures("on_a_hit")
 def test_enter_with_nothing_ticked_asks_and_escape_keeps_working(sqlite_world, page):
-    world = sqlite_world
-    make_hits(world, ("cat",))
-    with running_server(make_app(world), threads=4) as url:
-        start_hit(page, world, url)
-        page.keyboard.press("Enter")
-        page.wait_for_selector("#confirm[open]")
-        assert "ticked no image" in page.inner_text("#confirm-text")
-        page.keyboard.press("Escape")
-        page.wait_for_selector("#confirm:not([open])", state="attached")
-        wait_focus(page, "#grid input")
-        with session_scope(world.engine) as session:
-            assert session.scalar(select(func.count()).select_from(Vote)) == 0
-        page.keyboard.press("e")  # enlarge the focused image, Escape closes it
-        page.wait_for_selector("#zoom[open]")
-        big = page.eval_on_selector("#zoom-img", "img => img.naturalWidth")
-        assert big > 0
-        page.keyboard.press("Escape")
-        page.wait_for_selector("#zoom:not([open])", state="attached")
-        first = page.inner_text("#lease-left")
-        page.wait_for_function("t => document.getElementById('lease-left').textContent !== t", arg=first,
-                               timeout=5000)  # the lease counts down
-        confirm_with_enter(page)
-        assert page.inner_text("#completion-code")
-    with session_scope(world.engine) as session:
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirm[open]")
+    assert "ticked no image" in page.inner_text("#confirm-text")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#confirm:not([open])", state="attached")
+    wait_focus(page, "#grid input")
+    with session_scope(sqlite_world.engine) as session:
+        assert session.scalar(select(func.count()).select_from(Vote)) == 0
+    page.keyboard.press("e")  # enlarge the focused image, Escape closes it
+    page.wait_for_selector("#zoom[open]")
+    big = page.eval_on_selector("#zoom-img", "img => img.naturalWidth")
+    assert big > 0
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#zoom:not([open])", state="attached")
+    first = page.inner_text("#lease-left")
+    page.wait_for_function("t => document.getElementById('lease-left').textContent !== t", arg=first,
+                           timeout=5000)  # the lease counts down
+    confirm_with_enter(page)
+    assert page.inner_text("#completion-code")
+    with session_scope(sqlite_world.engine) as session:
         assert session.scalar(select(Assignment.status)) == "submitted"
         assert session.scalar(select(func.count()).where(Vote.selected.is_(True))) == 0
 
@@ -168,12 +140,7 @@ def test_reviewer_reviews_a_batch_with_the_keyboard(sqlite_world, page, tmp_path
     ids = accepted(world, 5)
     add_user(world, "rev")
     with running_server(make_app(world), threads=4) as url:
-        page.goto(f"{url}/review")
-        wait_focus(page, "#username")
-        page.keyboard.type("rev")
-        page.keyboard.press("Tab")
-        page.keyboard.type("correct horse battery")
-        press(page, "Enter")
+        sign_in(page, f"{url}/review", "rev")
         assert page.inner_text("#remaining-count") == "5"
         page.screenshot(path=str(tmp_path / "review.png"))
         press(page, "a")
@@ -233,12 +200,7 @@ def test_admin_makes_an_invite_and_hits_with_the_keyboard(sqlite_world, page):
     world = sqlite_world
     add_user(world, "root", "admin")
     with running_server(make_app(world), threads=4) as url:
-        page.goto(f"{url}/admin")
-        wait_focus(page, "#username")
-        page.keyboard.type("root")
-        page.keyboard.press("Tab")
-        page.keyboard.type("correct horse battery")
-        press(page, "Enter")
+        sign_in(page, f"{url}/admin", "root")
         page.goto(f"{url}/admin/invites")
         wait_focus(page, "#invite-uses")
         page.keyboard.type("3")

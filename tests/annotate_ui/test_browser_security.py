@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from annotate_ui.server import running_server
-from tests.annotate_ui.conftest import add_user, make_app, make_hits, new_invite
-from tests.annotate_ui.test_browser import browser, page, press, wait_focus  # noqa: F401 (fixtures)
+from tests.annotate_ui.conftest import add_user, make_app, make_hits, new_invite, sign_in
 from tests.annotate_ui.test_platform import SECRET, platform_app, task_url
 
 pytestmark = pytest.mark.browser
@@ -18,12 +17,7 @@ pytestmark = pytest.mark.browser
 def test_sign_in_with_a_tab_smuggled_next_stays_on_this_site(sqlite_world, page):
     add_user(sqlite_world, "rev")
     with running_server(make_app(sqlite_world), threads=4) as url:
-        page.goto(f"{url}/login?next=/%09/evil.example/")
-        wait_focus(page, "#username")
-        page.keyboard.type("rev")
-        page.keyboard.press("Tab")
-        page.keyboard.type("correct horse battery")
-        press(page, "Enter")
+        sign_in(page, f"{url}/login?next=/%09/evil.example/", "rev")
         assert urlsplit(page.url).netloc == urlsplit(url).netloc and urlsplit(page.url).path == "/review"
 
 
@@ -65,12 +59,7 @@ def test_opening_a_task_link_keeps_the_admin_signed_in(sqlite_world, page):
     make_hits(world, ("cat",))
     add_user(world, "root", "admin")
     with running_server(platform_app(world), threads=4) as url:
-        page.goto(f"{url}/login")
-        wait_focus(page, "#username")
-        page.keyboard.type("root")
-        page.keyboard.press("Tab")
-        page.keyboard.type("correct horse battery")
-        press(page, "Enter")
+        sign_in(page, f"{url}/login", "root")
         page.goto(url + task_url("CROWD7"))  # e.g. an <img> or link planted by an attacker
         page.goto(f"{url}/admin")
         assert urlsplit(page.url).path == "/admin" and page.is_visible("#workers")

@@ -29,9 +29,13 @@ def submit(engine, assignment_id: int, tokens, cfg, now=None):
         return leasing.submit(session, assignment_id, tokens, cfg, now=now)
 
 
-def tokens_of(engine, hit_id: int) -> list[str]:
+def tokens_of(engine, hit_id: int, gold: bool | None = None) -> list[str]:
+    """The HIT's item tokens in order; with ``gold``, only its gold items of that answer."""
+    stmt = select(HitItem.token).where(HitItem.hit_id == hit_id).order_by(HitItem.position)
+    if gold is not None:
+        stmt = stmt.where(HitItem.gold_answer.is_(gold))
     with session_scope(engine) as session:
-        return list(session.scalars(select(HitItem.token).where(HitItem.hit_id == hit_id).order_by(HitItem.position)))
+        return list(session.scalars(stmt))
 
 
 def test_quota_is_never_exceeded_and_one_lease_per_worker(world, small_cfg):
@@ -110,9 +114,7 @@ def test_failed_qualification_is_refused_label_hits_but_not_flagged(world, small
     make_hits(world, ("cat",), qualification="cat")
     worker = new_worker(world.engine, "spammer")
     qual = lease_qualification(world.engine, worker, small_cfg)
-    with session_scope(world.engine) as session:
-        wrong = list(session.scalars(select(HitItem.token).where(HitItem.hit_id == qual.hit_id,
-                                                                 HitItem.gold_answer.is_(False))))
+    wrong = tokens_of(world.engine, qual.hit_id, gold=False)
     submit(world.engine, qual.id, wrong, small_cfg)  # ticks exactly the negatives: every answer wrong
     with session_scope(world.engine) as session:
         spammer = session.get(Worker, worker)
@@ -127,14 +129,10 @@ def test_qualification_gold_does_not_count_toward_the_flag_minimum(engine, tmp_p
     make_hits(world, ("cat",), qualification="cat")
     worker = new_worker(world.engine, "new")
     qual = lease_qualification(world.engine, worker, small_cfg)
-    with session_scope(world.engine) as session:
-        right = list(session.scalars(select(HitItem.token).where(HitItem.hit_id == qual.hit_id,
-                                                                 HitItem.gold_answer.is_(True))))
+    right = tokens_of(world.engine, qual.hit_id, gold=True)
     submit(world.engine, qual.id, right, small_cfg)  # 4 of 4 gold right
     label = lease(world.engine, worker, small_cfg)
-    with session_scope(world.engine) as session:
-        wrong = list(session.scalars(select(HitItem.token).where(HitItem.hit_id == label.hit_id,
-                                                                 HitItem.gold_answer.is_(False))))
+    wrong = tokens_of(world.engine, label.hit_id, gold=False)
     submit(world.engine, label.id, wrong, small_cfg)  # 0 of 2 gold right: 2 label gold < min_gold_answers 4
     with session_scope(world.engine) as session:
         # counting the qualification, 4/6 = 0.67 after 6 gold answers would have flagged them
@@ -153,9 +151,7 @@ def test_reopen_after_flagging_frees_label_slots(world, small_cfg):
     make_hits(world, ("cat",), candidates_per_hit=12, workers_per_image=1)
     worker = new_worker(world.engine, "careless")
     assignment = lease(world.engine, worker, small_cfg)
-    with session_scope(world.engine) as session:
-        wrong = list(session.scalars(select(HitItem.token).where(HitItem.hit_id == assignment.hit_id,
-                                                                 HitItem.gold_answer.is_(False))))
+    wrong = tokens_of(world.engine, assignment.hit_id, gold=False)
     submit(world.engine, assignment.id, wrong, small_cfg.__class__(**{**small_cfg.__dict__, "min_gold_answers": 2}))
     with session_scope(world.engine) as session:
         assert session.get(Assignment, assignment.id).status == "rejected"

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from curation.cli import root
 from tests.conftest import make_image_bytes
+from tests.curation.specs import photos_spec
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
@@ -167,19 +168,6 @@ def test_export_onto_a_full_or_read_only_disk_is_one_line_and_leaves_nothing(tmp
     assert _run(ws, "export", "photos", "--out", tmp_path / "out").exit_code == 0  # the rerun works
 
 
-SPEC = """
-name = "photos"
-class_set = "imagenet-r"
-seed = 1
-[source]
-kind = "db"
-[labels]
-from = "source"
-[train]
-where = {where}
-"""
-
-
 def _workspace_with_split(tmp_path, monkeypatch, where: str = "{}", build: bool = True) -> Path:
     monkeypatch.delenv("CURATE_DB", raising=False)
     monkeypatch.delenv("CURATE_WORKSPACE", raising=False)
@@ -190,7 +178,7 @@ def _workspace_with_split(tmp_path, monkeypatch, where: str = "{}", build: bool 
         (photos / cls).mkdir(parents=True, exist_ok=True)
         (photos / cls / f"{i}.jpg").write_bytes(make_image_bytes(i))
     assert _run(ws, "import", photos, "--label-from-folder").exit_code == 0
-    (tmp_path / "spec.toml").write_text(SPEC.replace("{where}", where))
+    (tmp_path / "spec.toml").write_text(photos_spec(where))
     if build:
         result = _run(ws, "splits", "build", tmp_path / "spec.toml")
         assert result.exit_code == 0, result.output

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_image_bytes
+from tests.curation.specs import photos_spec
 from tests.killing import kill_when, run, start
 
 pytestmark = pytest.mark.slow
@@ -66,17 +67,6 @@ def test_import_killed_at_a_moment_resumes_to_the_same_store(ws, tmp_path, momen
     assert not list((ws / "store").rglob(".put-*"))
 
 
-SPEC = """
-name = "photos"
-class_set = "imagenet-r"
-seed = 1
-[source]
-kind = "db"
-[labels]
-from = "source"
-[train]
-where = {}
-"""
 KILL_AFTER_EXPORT = """
 import os, signal, sys
 import splits.export as export
@@ -97,7 +87,7 @@ def _split_workspace(ws: Path, tmp_path: Path, n: int = 40) -> None:
         (photos / cls).mkdir(parents=True, exist_ok=True)
         (photos / cls / f"{i}.jpg").write_bytes(make_image_bytes(i, (96, 72)))
     assert run(["--workspace", ws, "import", photos, "--label-from-folder"]).returncode == 0
-    (tmp_path / "spec.toml").write_text(SPEC)
+    (tmp_path / "spec.toml").write_text(photos_spec())
     built = run(["--workspace", ws, "splits", "build", tmp_path / "spec.toml"])
     assert built.returncode == 0, built.stderr
 

@@ -6,36 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tomli_w
 
 from splits.synthetic import svsf_table, write_images
 
-SVSF_SPEC = """
-name = "svsf-small"
-class_set = "svsf"
-seed = 3
-[source]
-kind = "table"
-[labels]
-from = "column"
-column = "class"
-[train]
-where = { country = ["US", "Mexico", "Canada"], year = 2019, camera = "new" }
-size = 300
-[iid_test]
-size = 60
-[[ood]]
-name = "year_2017"
-change = { year = 2017 }
-size = 40
-[[ood]]
-name = "country_france"
-change = { country = "France" }
-size = 40
-[groups]
-disjoint_by = "business_id"
-[export]
-licenses = ["CC-BY-2.0", "CC0-1.0"]
-"""
+
+def svsf_small_spec():
+    """The SVSF preset scaled to the 1,200-row test table: two OOD tests, the table's business_id groups."""
+    from splits.spec import load_spec
+
+    small = load_spec("svsf").with_sizes({"train": 300, "iid_test": 60, "year_2017": 40, "country_france": 40},
+                                         name="svsf-small", seed=3)
+    return small.with_options(**{"groups.disjoint_by": "business_id", "export.licenses": ["CC-BY-2.0", "CC0-1.0"]})
 
 
 @pytest.fixture
@@ -67,7 +49,7 @@ def svsf_source(tmp_path_factory) -> Path:
     frame.loc[5:14, "license"] = "All rights reserved"
     frame.to_csv(root / "table.csv", index=False)
     write_images(root, frame["image"].tolist(), size=(32, 24))
-    (root / "spec.toml").write_text(SVSF_SPEC)
+    (root / "spec.toml").write_text(tomli_w.dumps(dict(svsf_small_spec().raw)))
     return root
 
 

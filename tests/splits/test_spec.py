@@ -132,3 +132,17 @@ def test_new_options_are_validated_and_command_line_overrides_are_recorded():
         spec.with_options(**{"export.include_rejected": "yes"})
     svsf = load_spec("svsf")
     assert (svsf.disjoint_by, svsf.disjoint_fallback, svsf.tests_apart) == ("business", "image", False)
+
+
+def test_with_sizes_scales_a_preset_and_records_it():
+    svsf = load_spec("svsf")
+    small = svsf.with_sizes({"train": 30, "iid_test": 6, "camera_old": None}, name="tiny", seed=5)
+    assert (small.name, small.seed, small.train.size, small.iid_test.size) == ("tiny", 5, 30, 6)
+    assert [(o.name, o.size) for o in small.ood] == [("camera_old", None)]  # unnamed OOD tests left out
+    assert small.ood[0].where == svsf.ood[3].where and small.train.where == svsf.train.where
+    assert small.raw["train"]["size"] == 30 and "size" not in small.raw["ood"][0]
+    assert load_spec("svsf").train.size == 200_000  # the preset itself is untouched
+    generic = load_spec("generic").with_sizes({"iid_test": 4})
+    assert (generic.iid_test.size, generic.iid_test.fraction) == (4, None)  # a size replaces the fraction
+    with pytest.raises(CurateError, match="has no subset.s. nope; its subsets: train, iid_test"):
+        svsf.with_sizes({"nope": 3})

@@ -105,7 +105,7 @@ def test_shared_networks_pack_into_slots(method):
 
 
 @pytest.mark.parametrize("method", ["edsr", "cae"])
-def test_grouped_and_per_network_convs_agree(method, monkeypatch):
+def test_grouped_and_per_network_convs_agree(method):
     """The two ways to run a batch (a plain conv per network, or one grouped conv) give the same images."""
     torch.manual_seed(0)
     model = EDSR(n_feats=8).eval() if method == "edsr" else CAE().eval()
@@ -115,13 +115,14 @@ def test_grouped_and_per_network_convs_agree(method, monkeypatch):
     acts = B.sample_acts(method, gen(19), 6, B.act_shape(method, x, 8), True)
     outs = []
     for min_runs in (len(sts), 0):  # never grouped, then grouped
-        monkeypatch.setattr(B, "GROUPED_MIN_RUNS", min_runs)
-        monkeypatch.setattr(B, "GROUPED_ON_CPU", min_runs == 0)
-        monkeypatch.setattr(B, "CHANNELS_LAST", min_runs == 0)
-        assert B.stack_states(sts).grouped == (min_runs == 0)
+        plan = B.ConvPlan(grouped_min_runs=min_runs, grouped_on_cpu=min_runs == 0, channels_last=min_runs == 0)
+        assert B.stack_states(sts, plan=plan).grouped == (min_runs == 0)
         with torch.no_grad():
-            outs.append(B.run_batched(method, sts, x, None, acts=acts, precision="fp32"))
+            outs.append(B.run_batched(method, sts, x, None, acts=acts, precision="fp32", plan=plan))
+    with torch.no_grad():  # per network, several images a pass on the CPU
+        outs.append(B.run_batched(method, sts, x, None, acts=acts, precision="fp32", plan=B.ConvPlan(cpu_chunk=4)))
     torch.testing.assert_close(outs[0], outs[1], atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(outs[0], outs[2], atol=2e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("method", ["edsr", "cae"])
