@@ -104,7 +104,7 @@ def _head(seed: int):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000, random_state=seed))
+    return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=1000, random_state=seed))
 
 
 def _fit_predict(features: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
@@ -136,11 +136,14 @@ def oof_probabilities(features: np.ndarray, labels: np.ndarray, n_outputs: int, 
     counts = np.bincount(labels[labelled])
     stratify = counts[counts > 0].min() >= folds
     splitter = (StratifiedKFold if stratify else KFold)(n_splits=folds, shuffle=True, random_state=seed)
+    from threadpoolctl import threadpool_limits
+
     probs = np.zeros((len(labels), n_outputs))
-    for train, test in splitter.split(features[labelled], labels[labelled]):
-        probs[labelled[test]] = _fit_predict(features, labels, labelled[train], labelled[test], n_outputs, seed)
-    if len(unlabelled):
-        probs[unlabelled] = _fit_predict(features, labels, labelled, unlabelled, n_outputs, seed)
+    with threadpool_limits(limits=1):  # small fits: extra BLAS threads cost far more than they give
+        for train, test in splitter.split(features[labelled], labels[labelled]):
+            probs[labelled[test]] = _fit_predict(features, labels, labelled[train], labelled[test], n_outputs, seed)
+        if len(unlabelled):
+            probs[unlabelled] = _fit_predict(features, labels, labelled, unlabelled, n_outputs, seed)
     return probs
 
 
@@ -213,7 +216,7 @@ def predict_class_set(session: Session, store: Any, classes: Sequence[ImageClass
     run = ModelRun(class_set_id=classes[0].class_set_id, kind="linear-probe", arch=options.arch,
                    weights=str(options.weights), weights_sha256=_sha256(options.weights), folds=options.folds,
                    seed=options.seed, n_images=len(image_ids), n_labelled=int(labelled.sum()),
-                   params={"size": options.size, "head": "LogisticRegression(C=0.5)", "classes": class_ids},
+                   params={"size": options.size, "head": "LogisticRegression(C=0.1)", "classes": class_ids},
                    metrics={"oof_accuracy": accuracy})
     session.add(run)
     session.flush()

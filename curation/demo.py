@@ -27,6 +27,7 @@ STAGES: dict[str, str] = {
     "scrape": "curation.emulator.demo:demo_scrape",
     "filter": "curation.filters.demo:filter_demo",
     "label": "annotate_ui.demo:labeling_demo",
+    "crowdlab": "annotate_ui.crowdlab_eval:crowdlab_demo",
     "splits": "splits.demo:mini_r_stage",
     "models": "models.demo:run_models_demo",
 }
@@ -111,7 +112,7 @@ def demo(ctx: click.Context, out: Path, size: str) -> None:
     prepare_folder(out)
     obj: CliContext = ctx.obj
     obj.workspace = str(out)
-    steps = Steps(8)
+    steps = Steps(9)
     steps.run(f"workspace {out}", lambda: ctx.invoke(init, directory=out))
     settings, engine = obj.settings(), obj.engine()
     scraped = steps.run("scrape the emulated Flickr (5 classes x 5 styles) and download", lambda: stage("scrape")(
@@ -122,6 +123,8 @@ def demo(ctx: click.Context, out: Path, size: str) -> None:
                                                  Path(scraped["ground_truth"]), echo=click.echo))
     labeled = steps.run("label: HITs with hidden gold, a simulated crowd over HTTP, aggregation, scripted review",
                         lambda: stage("label")(settings, engine, echo=click.echo, max_classes=5))
+    steps.run("CROWDLAB: crowd + out-of-fold model, doubt order, active collection (measured on a simulated crowd)",
+              lambda: stage("crowdlab")(settings, engine, echo=click.echo, small=size == "small"))
     exports = steps.run("split Mini-R (train on photos, test on renditions), export, verify",
                         lambda: stage("splits")(engine, settings.root, settings.store_path, out / "exports",
                                                 echo=click.echo))
