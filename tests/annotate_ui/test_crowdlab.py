@@ -249,3 +249,47 @@ def test_predict_aggregate_and_active_hits_from_the_cli(workspace, cli, engine, 
                          (("aggregate", "--method", "crowdlabs"), "valid:")):
         bad = cli(*args, ok=False)
         assert bad.exit_code != 0 and needle in bad.output and "Traceback" not in bad.output
+
+
+@pytest.mark.browser
+def test_review_page_shows_and_switches_the_order_in_a_browser(sqlite_world, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from annotate_ui.server import running_server
+    from tests.annotate_ui.test_browser import CHROMIUM_ARGS
+    from tests.annotate_ui.test_review import accepted
+
+    world = sqlite_world
+    ids = accepted(world, 4)
+    qualities = {ids[0]: 0.9, ids[1]: 0.2, ids[2]: 0.6, ids[3]: 0.1}  # doubt order: ids 3, 1, 2, 0
+    with session_scope(world.engine) as session:
+        for image_id, q in qualities.items():
+            session.add(AggregatedLabel(image_id=image_id, class_id=world.class_ids["cat"], method="crowdlab",
+                                        n_votes=5, accepted=True, quality=q))
+    add_user(world, "rev")
+    with running_server(make_app(world), threads=4) as url, sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = chromium.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{url}/login")
+        page.fill("#username", "rev")
+        page.fill("#password", "correct horse battery")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        page.goto(f"{url}/review")
+        assert page.get_attribute("#queue-order", "data-order") == "doubt"
+        assert page.get_attribute("#review", "data-image") == str(ids[3])
+        assert page.inner_text("#consensus-quality") == "0.100"
+        with page.expect_navigation():
+            page.click("#accept")
+        assert page.get_attribute("#review", "data-image") == str(ids[1])  # still most doubtful first
+        with page.expect_navigation():
+            page.click("#order-class")
+        assert page.get_attribute("#queue-order", "data-order") == "class"
+        assert page.get_attribute("#review", "data-image") == str(ids[0])
+        with page.expect_navigation():
+            page.click("#accept")
+        assert page.get_attribute("#queue-order", "data-order") == "class"  # the order survives a decision
+        assert page.get_attribute("#review", "data-image") == str(ids[1])
+        page.screenshot(path=str(tmp_path / "review-doubt.png"))
+        chromium.close()
