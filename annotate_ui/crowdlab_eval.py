@@ -255,7 +255,7 @@ def crowdlab_on_workspace(settings, engine, echo: Callable[[str], None], folds: 
     workspace), ``aggregate --method crowdlab``, and what a curator sees of it."""
     import torch
     import torchvision
-    from sqlalchemy import distinct, select
+    from sqlalchemy import select
 
     from annotate_ui.aggregate import DecisionRule, aggregate
     from annotate_ui.config import config_from_settings
@@ -270,7 +270,7 @@ def crowdlab_on_workspace(settings, engine, echo: Callable[[str], None], folds: 
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
     cfg = config_from_settings(settings)
     with session_scope(engine) as session:
-        classes = list(session.scalars(select(ImageClass).where(ImageClass.id.in_(select(distinct(Vote.class_id))))
+        classes = list(session.scalars(select(ImageClass).where(ImageClass.id.in_(select(Vote.class_id).distinct()))
                                        .order_by(ImageClass.position)))
         run = predict_class_set(session, ImageStore(settings.store_path), classes,
                                 PredictOptions("resnet18", weights, folds, 0, 64))
