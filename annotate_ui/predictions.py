@@ -12,6 +12,7 @@ crowd said show none of the classes they were asked about); P(image shows X) is 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,7 +196,6 @@ def predict_class_set(session: Session, store: Any, classes: Sequence[ImageClass
                       options: PredictOptions) -> ModelRun:
     """Fit the K-fold linear head for ``classes`` and store every candidate's P(class) with a new run."""
     from PIL import Image as PILImage
-    import io
 
     if options.folds < 2:
         raise CurateError("--folds must be at least 2")
