@@ -5,6 +5,10 @@ workers who ticked the image (ImageNetV2's measure); the posterior comes from on
 aggregators fitted on a task/worker/label table where a task is an (image, class) pair and the
 label is 1 (ticked) or 0. Gold items join the fit as tasks with their known answers, so workers'
 confusion is anchored. Results go to ``aggregated_labels``: one row per method.
+
+``crowdlab`` (cleanlab's CROWDLAB, :mod:`annotate_ui.crowdlab`) also weighs in a model's out-of-sample
+P(image shows the class) from the newest ``curate predict`` run; its rows carry the consensus quality
+and the active-learning score, and each worker's quality goes to ``worker_scores``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from annotate_ui.config import AnnotateConfig
-from curation.db.models import AggregatedLabel, HitItem, Vote, Worker
+from curation.db.models import AggregatedLabel, HitItem, Vote, Worker, WorkerScore
+from curation.errors import CurateError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,8 @@ METHODS: dict[str, Callable[[Any, Any], Any]] = {
     "glad": _glad,
     "mace": _mace,
 }
+CROWDLAB = "crowdlab"
+ALL_METHODS = (*METHODS, CROWDLAB)  # crowdlab also needs a model run, so it is not a plain fit
 
 
 @dataclass(frozen=True)
@@ -107,13 +114,54 @@ def _upsert(session: Session, existing: dict, image_id: int, class_id: int, meth
         setattr(row, key, value)
 
 
-def aggregate(session: Session, rule: DecisionRule, method: str = "dawid-skene",
-              class_ids: Sequence[int] | None = None) -> AggregateSummary:
-    """Write ``frequency`` rows and ``method`` rows to ``aggregated_labels`` for every voted candidate."""
-    if method not in METHODS:
-        raise ValueError(f"unknown aggregation method {method!r}; valid: {', '.join(METHODS)}")
+def _crowd_kit(method: str, kept: list[tuple]) -> dict[tuple[int, int], dict[str, Any]]:
+    """(image, class) -> {"posterior": P(shows the class)} from one of crowd-kit's aggregators."""
     import pandas as pd
 
+    frame = pd.DataFrame([(f"{i}:{c}", str(w), int(bool(s))) for i, c, w, s, _r, _g, _f in kept],
+                         columns=["task", "worker", "label"]).drop_duplicates(["task", "worker"])
+    gold = {f"{i}:{c}": int(bool(g)) for i, c, _w, _s, role, g, _f in kept if role == "gold" and g is not None}
+    truth = pd.Series(gold, dtype="int64") if gold else None
+    with warnings.catch_warnings():  # crowd-kit's own pandas deprecation notices are not the user's concern
+        warnings.simplefilter("ignore")
+        probas = METHODS[method](frame, truth)
+    out = {}
+    for task in probas.index:
+        image_id, class_id = (int(v) for v in str(task).split(":"))
+        out[(image_id, class_id)] = {"posterior": float(probas.loc[task, 1]) if 1 in probas.columns else 0.0}
+    return out
+
+
+def _crowdlab(session: Session, kept: list[tuple], params: dict) -> dict[tuple[int, int], dict[str, Any]]:
+    """(image, class) -> posterior, quality, active score, consensus from CROWDLAB; writes worker scores."""
+    from annotate_ui.crowdlab import binary_probs, crowdlab, vote_matrix
+    from annotate_ui.predictions import latest_predictions
+
+    matrix = vote_matrix([((i, c), w, int(bool(s))) for i, c, w, s, role, _g, _f in kept if role == "candidate"])
+    predictions, run_id = latest_predictions(session, sorted({c for _i, c in matrix.tasks}))
+    missing = [t for t in matrix.tasks if t not in predictions]
+    if missing:
+        raise CurateError(f"{len(missing)} voted images have no model prediction (e.g. image {missing[0][0]}); "
+                          "run  curate predict --class-set SET --weights PATH  first")
+    result = crowdlab(matrix, binary_probs([predictions[t] for t in matrix.tasks]))
+    params.update(model_run=run_id, model_weight=result.model_weight)
+    scores = {s.worker_id: s for s in session.scalars(select(WorkerScore).where(WorkerScore.method == CROWDLAB))}
+    for worker_id, (quality, agreement, n) in result.workers.items():
+        row = scores.get(worker_id) or WorkerScore(worker_id=worker_id, method=CROWDLAB)
+        row.quality, row.agreement, row.n_labels, row.params = quality, agreement, n, {"model_run": run_id}
+        session.add(row)
+    return {t: {"posterior": float(result.posterior[k]), "quality": float(result.quality[k]),
+                "active_score": float(result.active[k]), "consensus": int(result.consensus[k])}
+            for k, t in enumerate(result.tasks)}
+
+
+def aggregate(session: Session, rule: DecisionRule, method: str = "dawid-skene",
+              class_ids: Sequence[int] | None = None) -> AggregateSummary:
+    """Write ``frequency`` rows and ``method`` rows to ``aggregated_labels`` for every voted candidate.
+
+    A crowdlab row is accepted when its consensus label is 1 (the image shows the class)."""
+    if method not in ALL_METHODS:
+        raise ValueError(f"unknown aggregation method {method!r}; valid: {', '.join(ALL_METHODS)}")
     summary = AggregateSummary(method)
     rows = vote_rows(session, class_ids)
     kept = [r for r in rows if not r[6]]
@@ -125,26 +173,22 @@ def aggregate(session: Session, rule: DecisionRule, method: str = "dawid-skene",
             tallies.setdefault((image_id, class_id), []).append(int(bool(selected)))
     if not tallies:
         return summary
-    frame = pd.DataFrame([(f"{i}:{c}", str(w), int(bool(s))) for i, c, w, s, _r, _g, _f in kept],
-                         columns=["task", "worker", "label"]).drop_duplicates(["task", "worker"])
-    gold = {f"{i}:{c}": int(bool(g)) for i, c, _w, _s, role, g, _f in kept if role == "gold" and g is not None}
-    truth = pd.Series(gold, dtype="int64") if gold else None
-    with warnings.catch_warnings():  # crowd-kit's own pandas deprecation notices are not the user's concern
-        warnings.simplefilter("ignore")
-        probas = METHODS[method](frame, truth)
-    existing = {(r.image_id, r.class_id, r.method): r for r in session.scalars(
-        select(AggregatedLabel).where(AggregatedLabel.method.in_(("frequency", method))))}
     params = {"min_frequency": rule.min_frequency, "min_votes": rule.min_votes,
               "min_posterior": rule.min_posterior, "excluded_flagged_votes": summary.excluded_votes}
+    fitted = _crowdlab(session, kept, params) if method == CROWDLAB else _crowd_kit(method, kept)
+    existing = {(r.image_id, r.class_id, r.method): r for r in session.scalars(
+        select(AggregatedLabel).where(AggregatedLabel.method.in_(("frequency", method))))}
     for (image_id, class_id), labels in sorted(tallies.items()):
         n, frequency = len(labels), sum(labels) / len(labels)
-        task = f"{image_id}:{class_id}"
-        posterior = float(probas.loc[task, 1]) if task in probas.index and 1 in probas.columns else 0.0
-        by_freq, by_model = rule.by_frequency(frequency, n), rule.by_posterior(posterior, n)
+        found = fitted.get((image_id, class_id), {"posterior": 0.0})
+        posterior = found["posterior"]
+        by_freq = rule.by_frequency(frequency, n)
+        by_model = bool(found["consensus"]) if "consensus" in found else rule.by_posterior(posterior, n)
         _upsert(session, existing, image_id, class_id, "frequency", frequency=frequency, n_votes=n,
                 posterior=None, accepted=by_freq, params=params)
         _upsert(session, existing, image_id, class_id, method, frequency=frequency, n_votes=n,
-                posterior=posterior, accepted=by_model, params=params)
+                posterior=posterior, accepted=by_model, params=params, quality=found.get("quality"),
+                active_score=found.get("active_score"))
         summary.tasks += 1
         summary.accepted_frequency += int(by_freq)
         summary.accepted_model += int(by_model)

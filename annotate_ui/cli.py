@@ -38,19 +38,31 @@ def hits() -> None:
 @click.option("--max-hits", type=int, default=None, help="At most this many HITs per class.")
 @click.option("--qualification", is_flag=True,
               help="Create the class's qualification pool instead (each new worker gets a random draw of it).")
+@click.option("--active", is_flag=True, help="Fill the HITs with the images whose next vote is worth most "
+              "(CROWDLAB's active-learning scores; needs votes and  curate predict); --workers defaults to 1.")
+@click.option("--confident", type=float, default=0.95, show_default=True,
+              help="With --active: images whose consensus quality reaches this get no more votes.")
 @click.option("--seed", default=0, help="Seed of the shuffles and gold choice.")
 @pass_cli
 def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candidates: int | None,
                 gold_positives: int | None, gold_negatives: int | None, workers: int | None, reward: str,
                 expires_days: float | None, batch: str | None, max_hits: int | None, qualification: bool,
-                seed: int) -> None:
+                active: bool, confident: float, seed: int) -> None:
     """Create label HITs per class from candidates that passed the filters, plus shuffled hidden gold.
 
     \b
     Example:
       curate hits create --class n01443537 --workers 5 --reward "0.40 USD" --expires-days 14
       curate hits create --class n01443537 --qualification
+      curate hits create --active --confident 0.95 --max-hits 4
     """
+    if active:
+        if qualification:
+            raise click.UsageError("--active and --qualification do not go together")
+        if not 0 < confident <= 1:
+            raise click.UsageError("--confident must lie in (0, 1]")
+        return _active_hits(cli, classes, class_set, candidates, gold_positives, gold_negatives, workers or 1,
+                            reward, expires_days, batch, max_hits, confident, seed)
     import numpy as np
 
     from annotate_ui.hits import (candidate_images, create_hits, create_qualification, guess_pass_probability,
@@ -86,6 +98,47 @@ def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candi
             total += len(plan.hits)
     print_table("HITs created", ["class", "name", "candidates", "HITs", "gold +", "gold -"], rows)
     click.echo(f"created {total} HITs for {len(rows)} classes, {cfg.workers_per_image} workers per image")
+
+
+def _active_hits(cli: CliContext, classes: tuple[str, ...], class_set: str, candidates: int | None,
+                 gold_positives: int | None, gold_negatives: int | None, workers: int, reward: str,
+                 expires_days: float | None, batch: str | None, max_hits: int | None, confident: float,
+                 seed: int) -> None:
+    import numpy as np
+
+    from annotate_ui.active import active_choice
+    from annotate_ui.hits import create_hits, resolve_class
+    from curation.db.session import session_scope
+    from curation.taxonomy import get_class_set
+
+    cfg = _config(cli, candidates_per_hit=candidates, gold_positives_per_hit=gold_positives,
+                  gold_negatives_per_hit=gold_negatives, workers_per_image=workers)
+    rng = np.random.default_rng(seed)
+    expires = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=expires_days) \
+        if expires_days else None
+    rows, total = [], 0
+    with session_scope(cli.engine()) as session:
+        targets = [resolve_class(session, key, class_set) for key in classes] or list(
+            get_class_set(session, class_set).classes)
+        for cls in targets:
+            choice = active_choice(session, cls, confident)
+            if not choice.images:
+                rows.append((cls.key, cls.name, 0, 0, choice.confident, choice.pending, ""))
+                continue
+            plan = create_hits(session, cls, cfg, rng, reward, expires, batch or "active", max_hits, choice.images)
+            sent = min(len(choice.images), len(plan.hits) * cfg.candidates_per_hit)
+            for warning in plan.warnings:
+                click.echo(f"warning: {warning}", err=True)
+            rows.append((cls.key, cls.name, sent, len(plan.hits), choice.confident, choice.pending,
+                         f"{choice.scores[0]:.3f}-{choice.scores[sent - 1]:.3f}"))
+            total += len(plan.hits)
+            if choice.unpredicted:
+                click.echo(f"warning: {cls.key}: {choice.unpredicted} new candidates have no model prediction; "
+                           "run  curate predict  again to include them", err=True)
+    print_table("active HITs", ["class", "name", "images sent", "HITs", f"confident (>= {confident})",
+                                "pending", "scores"], rows)
+    click.echo(f"created {total} active HITs, {cfg.workers_per_image} more vote(s) per image; confident "
+               "images are not sent again")
 
 
 @hits.command("list")
@@ -214,7 +267,8 @@ def serve(cli: CliContext, host: str, port: int, threads: int, dev: bool) -> Non
 @click.command()
 @click.option("--class", "classes", multiple=True, metavar="KEY", help="Only these classes (repeatable).")
 @click.option("--class-set", default=None, help="Class set of the classes, if ambiguous.")
-@click.option("--method", default="dawid-skene", help="Posterior model: dawid-skene, majority, glad or mace.")
+@click.option("--method", default="dawid-skene", help="Posterior model: dawid-skene, majority, glad, mace or "
+              "crowdlab (crowd plus the newest  curate predict  run, via cleanlab).")
 @click.option("--min-frequency", type=float, help="Accept when at least this share of workers ticked it [0.7].")
 @click.option("--min-votes", type=int, help="... and at least this many workers voted [5].")
 @click.option("--min-posterior", type=float, help="Model rows: accept at this posterior [0.9].")
@@ -227,14 +281,14 @@ def aggregate(cli: CliContext, classes: tuple[str, ...], class_set: str | None, 
     Example:
       curate aggregate --method dawid-skene --min-frequency 0.7 --min-votes 5
     """
-    from annotate_ui.aggregate import METHODS, DecisionRule, aggregate as run
+    from annotate_ui.aggregate import ALL_METHODS, DecisionRule, aggregate as run
     from annotate_ui.hits import resolve_class
     from curation.db.models import ImageClass
     from curation.db.session import session_scope
     from curation.errors import CurateError
 
-    if method not in METHODS:
-        raise CurateError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if method not in ALL_METHODS:
+        raise CurateError(f"unknown method {method!r}; valid: {', '.join(ALL_METHODS)}")
     rule = DecisionRule.from_config(_config(cli, min_frequency=min_frequency, min_votes=min_votes,
                                             min_posterior=min_posterior))
     with session_scope(cli.engine()) as session:
@@ -244,5 +298,40 @@ def aggregate(cli: CliContext, classes: tuple[str, ...], class_set: str | None, 
     print_table("aggregated", ["class", "images", "accepted (frequency)"], rows)
     click.echo(f"{summary.tasks} images from {summary.votes} votes ({summary.excluded_votes} votes of flagged workers "
                f"left out): {summary.accepted_frequency} accepted by frequency >= {rule.min_frequency} with >= "
-               f"{rule.min_votes} votes, {summary.accepted_model} by {method} posterior >= {rule.min_posterior}")
+               f"{rule.min_votes} votes, {summary.accepted_model} by {method}"
+               + (" consensus" if method == "crowdlab" else f" posterior >= {rule.min_posterior}"))
+    if method == "crowdlab":
+        click.echo("consensus quality per image and worker quality stored; reviewers now see the most doubtful "
+                   "images first")
+
+
+@click.command()
+@click.option("--class-set", default="imagenet-r", show_default=True, help="Class set whose candidates to predict.")
+@click.option("--weights", required=True, type=click.Path(path_type=Path),
+              help="Local backbone weights (a torchvision state dict or a curate checkpoint); nothing is downloaded.")
+@click.option("--arch", default="resnet18", show_default=True, help="torchvision architecture of --weights.")
+@click.option("--folds", default=5, show_default=True, help="K of the K-fold cross-validation.")
+@click.option("--size", default=96, show_default=True, help="Side in pixels the images are resized to.")
+@click.option("--seed", default=0, help="Seed of the fold split and the linear head.")
+@pass_cli
+def predict(cli: CliContext, class_set: str, weights: Path, arch: str, folds: int, size: int, seed: int) -> None:
+    """Out-of-sample P(image shows its class) for every candidate of a class set, stored with the run.
+
+    A linear head on the frozen backbone's features is fitted K times on the current labels (gold and
+    the crowd's majority) and predicts the fold it did not see; CROWDLAB uses these predictions.
+
+    \b
+    Example:
+      curate predict --class-set imagenet-r --weights ~/weights/resnet50.pth --arch resnet50 --folds 5
+    """
+    from annotate_ui.predictions import PredictOptions, predict_class_set
+    from curation.db.session import session_scope
+    from curation.taxonomy import get_class_set
+
+    with session_scope(cli.engine()) as session:
+        classes = list(get_class_set(session, class_set).classes)
+        run = predict_class_set(session, cli.store(), classes, PredictOptions(arch, weights, folds, seed, size))
+        run_id, n, labelled, acc = run.id, run.n_images, run.n_labelled, run.metrics["oof_accuracy"]
+    click.echo(f"model run {run_id}: {arch} features + linear head, {folds}-fold: {n} images predicted "
+               f"({labelled} labelled, out-of-fold accuracy {acc:.3f}); next:  curate aggregate --method crowdlab")
 

@@ -33,6 +33,7 @@ class AnnotateConfig:
     min_posterior: float = 0.9
     review_method: str = "frequency"     # which aggregated_labels rows feed the review queue
     reviews_per_image: int = 1
+    doubt_threshold: float = 0.8         # admin page: images whose crowdlab consensus quality lies below
     login_attempts: int = 5              # failed logins per (address, user) per window
     login_attempts_per_account: int = 20  # failed logins per account over all addresses per window
     login_window_s: float = 300.0
@@ -51,7 +52,8 @@ class AnnotateConfig:
     def __post_init__(self) -> None:
         if self.cookie_samesite not in ("Lax", "Strict", "None"):
             raise CurateError("annotate.cookie_samesite must be Lax, Strict or None")
-        for name in ("qualification_pass", "min_worker_accuracy", "min_frequency", "min_posterior"):
+        for name in ("qualification_pass", "min_worker_accuracy", "min_frequency", "min_posterior",
+                     "doubt_threshold"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise CurateError(f"annotate.{name} must lie between 0 and 1")
         if self.workers_per_image < 1 or self.candidates_per_hit < 1:

@@ -164,10 +164,11 @@ def _make_hit(session: Session, cls: ImageClass, kind: str, quota: int, items: l
 
 def create_hits(session: Session, cls: ImageClass, cfg: AnnotateConfig, rng: np.random.Generator,
                 reward_note: str = "", expires_at: dt.datetime | None = None, batch: str | None = None,
-                max_hits: int | None = None) -> HitPlan:
-    """Label HITs for every not-yet-used candidate of ``cls``: candidates plus shuffled hidden gold."""
+                max_hits: int | None = None, images: Sequence[int] | None = None) -> HitPlan:
+    """Label HITs for every not-yet-used candidate of ``cls`` (or for ``images``, in that order, e.g. the
+    active-learning choice of :mod:`annotate_ui.active`): candidates plus shuffled hidden gold."""
     plan = HitPlan(cls.key)
-    candidates = candidate_images(session, cls)
+    candidates = list(images) if images is not None else candidate_images(session, cls)
     plan.candidates = len(candidates)
     positives, negatives = gold_pools(session, cls, cfg)
     plan.gold_positive_pool, plan.gold_negative_pool = len(positives), len(negatives)
@@ -291,7 +292,7 @@ def import_gold(session: Session, store, directory: Path, cls: ImageClass, negat
 def gold_from_reviews(session: Session, cls: ImageClass | None = None) -> int:
     """Gold from the review pass: accepted or relabeled images become positives of their class,
     rejected ones negatives of the class they were proposed for. Images reviewers disagree on are skipped."""
-    from annotate_ui.review import disagreeing_images
+    from annotate_ui.reviewing import disagreeing_images
 
     disputed = set(disagreeing_images(session))
     stmt = select(Review).where(Review.current.is_(True), Review.decision.in_(("accept", "relabel", "reject")))

@@ -165,7 +165,7 @@ def import_votes(session: Session, data: Any) -> int:
 
 def import_reviews(session: Session, data: Any, reviewer: str | None = None) -> int:
     """Review decisions from a Label Studio export; returns how many were recorded."""
-    from annotate_ui.review import decide
+    from annotate_ui.reviewing import decide
 
     done = 0
     for token, annotator, labels in parse_export(data):

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import click
 
+from curate_demo.crowdlab import crowdlab_demo
 from curate_demo.filters import filter_demo
 from curate_demo.labeling import labeling_demo
 from curate_demo.mini_r import mini_r_stage
@@ -102,7 +103,7 @@ def demo(ctx: click.Context, out: Path, size: str) -> None:
     prepare_folder(out)
     obj: CliContext = ctx.obj
     obj.workspace = str(out)
-    steps = Steps(8)
+    steps = Steps(9)
     steps.run(f"workspace {out}", lambda: ctx.invoke(init, directory=out))
     settings, engine = obj.settings(), obj.engine()
     scraped = steps.run("scrape the emulated Flickr (5 classes x 5 styles) and download", lambda: demo_scrape(
@@ -113,6 +114,8 @@ def demo(ctx: click.Context, out: Path, size: str) -> None:
                                                  Path(scraped["ground_truth"]), echo=click.echo))
     labeled = steps.run("label: HITs with hidden gold, a simulated crowd over HTTP, aggregation, scripted review",
                         lambda: labeling_demo(settings, engine, echo=click.echo, max_classes=5))
+    steps.run("CROWDLAB: crowd + out-of-fold model, doubt order, active collection (measured on a simulated crowd)",
+              lambda: crowdlab_demo(settings, engine, echo=click.echo, small=size == "small"))
     exports = steps.run("split Mini-R (train on photos, test on renditions), export, verify",
                         lambda: mini_r_stage(engine, settings.root, settings.store_path, out / "exports",
                                                 echo=click.echo))

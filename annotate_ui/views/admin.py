@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import aliased
 
-from annotate_ui import quality, review
+from annotate_ui import quality, reviewing
 from annotate_ui.db import get_db
 from annotate_ui.state import state
 from annotate_ui.views.common import login_required
@@ -43,9 +43,12 @@ def dashboard():
     session = get_db()
     hits = dict(session.execute(select(Hit.kind, func.count()).group_by(Hit.kind)).all())
     submitted = session.scalar(select(func.count()).where(Assignment.status == "submitted")) or 0
+    threshold = request.args.get("quality", type=float)
+    threshold = state().cfg.doubt_threshold if threshold is None or not 0 <= threshold <= 1 else threshold
     return render_template("admin.html", progress=class_progress(session, state().cfg.review_method),
-                           workers=quality.worker_stats(session), disputes=review.disagreements(session),
-                           hits=hits, submitted=submitted)
+                           workers=quality.worker_stats(session), disputes=reviewing.disagreements(session),
+                           hits=hits, submitted=submitted, threshold=threshold,
+                           doubtful=reviewing.doubtful_count(session, threshold), has_doubt=reviewing.has_doubt(session))
 
 
 @bp.post("/workers/<int(max=2147483647):worker_id>/flag")

@@ -12,11 +12,6 @@ from annotate_ui.security import secure_headers
 from annotate_ui.state import state
 from curation.db.models import User, Worker
 
-# views/review.py (owned by the CROWDLAB work) still imports ``db`` and ``state`` from here; the
-# session lives in annotate_ui.db and the app state in annotate_ui.state. Drop these aliases once it moves.
-db = get_db
-
-
 def platform_origins() -> tuple[str, ...]:
     """``https://host`` of each configured platform host, when the platform entry is on."""
     cfg = state().cfg

@@ -336,6 +336,53 @@ class AggregatedLabel(Created, Base):
     posterior: Mapped[Optional[float]] = mapped_column(Float)
     accepted: Mapped[bool] = mapped_column(Boolean, default=False)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    quality: Mapped[Optional[float]] = mapped_column(Float)  # crowdlab: consensus quality (0-1, low = doubtful)
+    active_score: Mapped[Optional[float]] = mapped_column(Float)  # crowdlab: low = the next vote is worth most
+
+
+class ModelRun(Created, Base):
+    """A model that predicted the candidates of a class set out of sample (K-fold), with what it was made of."""
+
+    __tablename__ = "model_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_set_id: Mapped[int] = mapped_column(ForeignKey("class_sets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # linear-probe
+    arch: Mapped[str] = mapped_column(String(100))
+    weights: Mapped[str] = mapped_column(Text)
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    folds: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    n_images: Mapped[int] = mapped_column(Integer, default=0)
+    n_labelled: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ModelPrediction(Base):
+    """P(image shows class) from one run, predicted by a model that never saw the image's label."""
+
+    __tablename__ = "model_predictions"
+    __table_args__ = (UniqueConstraint("run_id", "image_id", "class_id"),
+                      Index("ix_model_predictions_class_run", "class_id", "run_id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("model_runs.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"))
+    probability: Mapped[float] = mapped_column(Float)
+
+
+class WorkerScore(Created, Base):
+    """A worker's quality as one aggregation method rates it (crowdlab), rewritten by each run."""
+
+    __tablename__ = "worker_scores"
+    __table_args__ = (UniqueConstraint("worker_id", "method"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(40))
+    quality: Mapped[float] = mapped_column(Float)
+    agreement: Mapped[Optional[float]] = mapped_column(Float)  # share of its labels equal to the consensus
+    n_labels: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class User(Created, Base):

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from annotate_ui import review as reviews
+from annotate_ui import reviewing as reviews
 from curation.db.models import AggregatedLabel, Review, SourceRecord, User, Vote, Worker
 from curation.db.session import session_scope
 from tests.annotate_ui.conftest import add_user, csrf_of, login, make_app

@@ -3,6 +3,9 @@
 A decision supersedes the reviewer's earlier decision on the same image (``current`` turns
 false, nothing is deleted); undo makes the reviewer's last decision not current, so the image
 returns to their queue. A reviewer never sees an image they voted on as a worker.
+
+The queue comes in two orders: ``doubt`` (lowest CROWDLAB consensus quality first, the default once
+``curate aggregate --method crowdlab`` has run) and ``class`` (by class, then oldest image first).
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from curation.db.models import AggregatedLabel, ImageClass, Review, SourceRecord, User, Vote
 
 DECISIONS = ("accept", "reject", "relabel", "multi")
+ORDERS = ("doubt", "class")
+DOUBT_METHOD = "crowdlab"  # the aggregation whose consensus quality orders the queue by doubt
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,23 @@ class QueueItem:
     frequency: float | None
     posterior: float | None
     n_votes: int
+    quality: float | None = None  # CROWDLAB consensus quality (low = doubtful), when it has run
+
+
+def has_doubt(session: Session) -> bool:
+    """Whether any consensus quality is stored (then the queue is ordered by doubt by default)."""
+    return session.scalar(select(AggregatedLabel.id).where(AggregatedLabel.method == DOUBT_METHOD,
+                                                           AggregatedLabel.quality.is_not(None)).limit(1)) is not None
+
+
+def default_order(session: Session) -> str:
+    return "doubt" if has_doubt(session) else "class"
+
+
+def doubtful_count(session: Session, threshold: float) -> int:
+    """Images whose CROWDLAB consensus quality lies below ``threshold``."""
+    return int(session.scalar(select(func.count(func.distinct(AggregatedLabel.image_id))).where(
+        AggregatedLabel.method == DOUBT_METHOD, AggregatedLabel.quality < threshold)) or 0)
 
 
 def _voted_by(user: User):
@@ -31,23 +53,33 @@ def _voted_by(user: User):
 
 
 def queue(session: Session, user: User, method: str, reviews_per_image: int, limit: int = 50,
-          class_id: int | None = None, image_id: int | None = None) -> list[QueueItem]:
-    """Accepted images this reviewer has not decided on, that still need reviews, oldest first."""
+          class_id: int | None = None, image_id: int | None = None, order: str = "class") -> list[QueueItem]:
+    """Accepted images this reviewer has not decided on, that still need reviews: by ``order`` ("doubt":
+    lowest consensus quality first, images without one last; "class": by class, oldest image first)."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown queue order {order!r}; valid: {', '.join(ORDERS)}")
     done_by_me = select(Review.image_id).where(Review.user_id == user.id, Review.current.is_(True))
     counts = (select(Review.image_id, func.count(func.distinct(Review.user_id)).label("n"))
               .where(Review.current.is_(True)).group_by(Review.image_id).subquery())
-    stmt = (select(AggregatedLabel).outerjoin(counts, counts.c.image_id == AggregatedLabel.image_id)
+    doubt = aliased(AggregatedLabel)
+    stmt = (select(AggregatedLabel, doubt.quality).outerjoin(counts, counts.c.image_id == AggregatedLabel.image_id)
+            .outerjoin(doubt, and_(doubt.image_id == AggregatedLabel.image_id,
+                                   doubt.class_id == AggregatedLabel.class_id, doubt.method == DOUBT_METHOD))
             .where(AggregatedLabel.method == method, AggregatedLabel.accepted.is_(True),
                    AggregatedLabel.image_id.not_in(done_by_me),
-                   func.coalesce(counts.c.n, 0) < reviews_per_image)
-            .order_by(AggregatedLabel.class_id, AggregatedLabel.image_id).limit(limit))
+                   func.coalesce(counts.c.n, 0) < reviews_per_image).limit(limit))
+    if order == "doubt":
+        stmt = stmt.order_by(doubt.quality.is_(None), doubt.quality, AggregatedLabel.class_id, AggregatedLabel.image_id)
+    else:
+        stmt = stmt.order_by(AggregatedLabel.class_id, AggregatedLabel.image_id)
     if user.worker_id is not None:
         stmt = stmt.where(AggregatedLabel.image_id.not_in(_voted_by(user)))
     if class_id is not None:
         stmt = stmt.where(AggregatedLabel.class_id == class_id)
     if image_id is not None:
         stmt = stmt.where(AggregatedLabel.image_id == image_id)
-    return [QueueItem(r.image_id, r.class_id, r.frequency, r.posterior, r.n_votes) for r in session.scalars(stmt)]
+    return [QueueItem(r.image_id, r.class_id, r.frequency, r.posterior, r.n_votes, q)
+            for r, q in session.execute(stmt)]
 
 
 def in_queue(session: Session, user: User, method: str, reviews_per_image: int, image_id: int,
