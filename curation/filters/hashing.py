@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -28,6 +27,7 @@ import simplejpeg
 from PIL import Image, ImageOps
 
 from curation.images import open_checked
+from curation.objstore import read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ def hash_bytes(data: bytes, key: int | str = 0, max_pixels: int = 178_956_970,
 
 def _read(job: HashJob) -> _Decoded:
     try:
-        data = Path(job.path).read_bytes()
+        data = read_bytes(job.path)  # a local path or an object-store URL (curation.objstore)
     except OSError as exc:
         return _Decoded(HashResult(job.key, False, f"unreadable: {exc.strerror or exc}"))
     return _decode_one(data, job.key, job.max_pixels, job.want_sha256)
