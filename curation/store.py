@@ -149,6 +149,7 @@ class ImageStore:
 
     def iter_digests(self) -> Iterator[str]:
         if self.remote:
+            self.fs.invalidate_cache(self._base)  # list what is there now, not what an earlier listing saw
             if not self.fs.exists(self._base):
                 return
             for key in self.fs.find(self._base):
@@ -199,6 +200,8 @@ class ImageStore:
         return report
 
     def _digest_of(self, sha256: str) -> str:
+        if self.remote:  # a plain GET of the current object (images are capped in size)
+            return sha256_bytes(self.read(sha256))
         with self.open(sha256) as fh:
             return sha256_stream(fh)
 

@@ -77,6 +77,7 @@ class FrozenExport:
     info: dict[str, Any]
     classes: list[ClassEntry]
     rows: list[ManifestRow]
+    location: str | None = None  # the object-store URL of an export read in place (``root``: its metadata cache)
 
     @property
     def multi_label(self) -> bool:
@@ -102,6 +103,10 @@ class FrozenExport:
         """The image bytes of a row, from a plain file or from inside a tar/Parquet container."""
         from splits.containers import read_member
 
+        if self.location:
+            from splits.remote import read_remote_member
+
+            return read_remote_member(self.location, row.path, row.sha256 or None)
         return read_member(self.root, row.path)
 
     def manifest_sha256(self) -> str:

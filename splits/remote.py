@@ -107,3 +107,73 @@ def verify_url(url: str, rehash: bool = True) -> VerifyResult:
         result.extra = sorted(set(present) - set(sums) - {SUMS})
         result.checked = len(sums)
         return result
+
+
+# ---- reading an export in place (training, evaluation, DeepAugment generation) ---------------------
+
+_INDEX: dict[str, dict[str, tuple[int, int] | bytes]] = {}  # container URL -> member -> (offset, size) or bytes
+
+
+def metadata_cache(url: str) -> Path:
+    """The local folder holding the metadata files (manifest, classes, export.json) of the export at ``url``."""
+    import hashlib
+    import os
+
+    base = Path(os.environ.get("CURATE_CACHE_DIR") or Path.home() / ".cache" / "curate")
+    return base / "remote-exports" / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:24]
+
+
+def open_remote_export(url: str):
+    """Read the export at ``url``: its metadata is fetched (small files), its images stay in the store and are
+    streamed on demand (:func:`read_remote_member`); ``location`` on the result is ``url``."""
+    from splits.frozen import CLASSES, ExportError, read_export
+
+    url = url.rstrip("/")
+    fs, base = filesystem(url)
+    if not fs.exists(f"{base.rstrip('/')}/{SUMS}"):
+        raise ExportError(f"{url} has no {SUMS}: it is not a frozen export, or its upload did not finish")
+    local = metadata_cache(url)
+    shutil.rmtree(local, ignore_errors=True)
+    download_export(url, local, [META, CLASSES, MANIFEST, SUMS])
+    export = read_export(local)
+    export.location = url
+    return export
+
+
+def read_remote_member(url: str, path: str, sha256: str | None = None) -> bytes:
+    """The bytes of ``path`` (a file, or ``<container>#<member>`` of a tar/parquet shard) of the export at
+    ``url``, read with ranged GETs; checked against ``sha256`` (the manifest's) when given."""
+    import hashlib
+
+    from splits.containers import SEP
+    from splits.frozen import ExportError, safe_relpath
+
+    container, sep, member = path.partition(SEP)
+    fs, base = filesystem(url)
+    key = f"{base.rstrip('/')}/{safe_relpath(container)}"
+    if not sep:
+        data = fs.cat_file(key)
+    else:
+        index = _INDEX.get(key)
+        if index is None:
+            index = _INDEX[key] = _index_container(fs, key)
+        where = index.get(member)
+        if where is None:
+            raise KeyError(member)
+        data = where if isinstance(where, bytes) else fs.cat_file(key, start=where[0], end=where[0] + where[1])
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise ExportError(f"{url}/{path} differs from its manifest sha256: the export was altered; re-export it")
+    return data
+
+
+def _index_container(fs, key: str) -> dict[str, tuple[int, int] | bytes]:
+    import tarfile
+
+    with fs.open(key, "rb", block_size=1 << 20) as fh:
+        if key.endswith(".tar"):
+            with tarfile.open(fileobj=fh, mode="r:") as tar:
+                return {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+        import pyarrow.parquet as pq
+
+        column = pq.read_table(fh, columns=["image"]).column("image").to_pylist()
+        return {v["path"]: v["bytes"] for v in column}
