@@ -115,7 +115,7 @@ _INDEX: dict[str, dict[str, tuple[int, int] | bytes]] = {}  # container URL -> m
 
 
 def metadata_cache(url: str) -> Path:
-    """The local folder holding the metadata files (manifest, classes, export.json) of the export at ``url``."""
+    """A local folder for what belongs to the export at ``url`` (named by the URL; its last part kept)."""
     import hashlib
     import os
 
@@ -125,19 +125,49 @@ def metadata_cache(url: str) -> Path:
 
 def open_remote_export(url: str):
     """Read the export at ``url``: its metadata is fetched (small files), its images stay in the store and are
-    streamed on demand (:func:`read_remote_member`); ``location`` on the result is ``url``."""
+    streamed on demand (:func:`read_remote_member`); ``location`` on the result is ``url``, ``root`` the local
+    copy of its metadata (named like the export, keyed by its SHA256SUMS, so ranks that open it at once agree)."""
+    import hashlib
+    import os
+
     from splits.frozen import CLASSES, ExportError, read_export
 
     url = url.rstrip("/")
     fs, base = filesystem(url)
-    if not fs.exists(f"{base.rstrip('/')}/{SUMS}"):
-        raise ExportError(f"{url} has no {SUMS}: it is not a frozen export, or its upload did not finish")
-    local = metadata_cache(url)
-    shutil.rmtree(local, ignore_errors=True)
-    download_export(url, local, [META, CLASSES, MANIFEST, SUMS])
+    try:
+        sums = fs.cat_file(f"{base.rstrip('/')}/{SUMS}")
+    except FileNotFoundError:
+        raise ExportError(f"{url} has no {SUMS}: it is not a frozen export, or its upload did not finish") from None
+    local = metadata_cache(url) / hashlib.sha256(sums).hexdigest()[:16] / url.rsplit("/", 1)[-1]
+    if not (local / SUMS).exists():
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=local.parent))
+        download_export(url, tmp, [META, CLASSES, MANIFEST, SUMS])
+        try:
+            os.rename(tmp, local)
+        except OSError:  # another process (a DDP rank) finished the same copy first
+            shutil.rmtree(tmp, ignore_errors=True)
     export = read_export(local)
     export.location = url
     return export
+
+
+def read_export_at(root: Path | str):
+    """A folder export, or one at an object-store URL read in place."""
+    from splits.frozen import read_export
+
+    return open_remote_export(str(root)) if is_url(root) else read_export(Path(root))
+
+
+def check_remote(url: str) -> None:
+    """Before training or evaluation: every file of ``SHA256SUMS`` present, the manifest consistent (images
+    are checked against their manifest sha256 as they stream)."""
+    from splits.frozen import ExportError
+
+    result = verify_url(url, rehash=False)
+    if not result.ok:
+        raise ExportError(f"{url} fails verification (missing {result.missing[:3]}, extra {result.extra[:3]}, "
+                          f"inconsistent {result.inconsistent[:3]}); re-export it or run: curate verify {url}")
 
 
 def read_remote_member(url: str, path: str, sha256: str | None = None) -> bytes:

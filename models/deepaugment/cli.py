@@ -106,7 +106,8 @@ def generate_cmd(method: str, train: Path | str, out: Path | str, weights: Path 
 
     from curation.errors import CurateError
     from curation.objstore import is_url
-    from models.deepaugment.generate import GenerateConfig, read_export_at, generate
+    from models.deepaugment.generate import GenerateConfig, generate
+    from splits.remote import read_export_at
 
     weights = weights or _default_weights(method)
     if not is_url(train) and not Path(train).is_dir():

@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator
 from curation.errors import CurateError
 from curation.objstore import is_url, join, read_bytes, write_bytes
 from splits import frozen
+from splits.remote import read_export_at
 
 log = logging.getLogger(__name__)
 SIDES = {"edsr": 128, "cae": 512}
@@ -72,14 +73,6 @@ def progress_dir(out: Path | str) -> Path:
         return cache.with_name(f"{cache.name}.deepaugment-progress")
     out = Path(out)
     return out.parent / f".{out.name}.deepaugment-progress"
-
-
-def read_export_at(root: Path | str) -> frozen.FrozenExport:
-    if is_url(root):
-        from splits.remote import open_remote_export
-
-        return open_remote_export(str(root))
-    return frozen.read_export(Path(root))
 
 
 def _name(export: frozen.FrozenExport) -> str:
