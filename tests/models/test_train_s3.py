@@ -1,0 +1,70 @@
+"""Training and evaluation streaming webdataset shards from an export in an object store (moto's S3 server):
+the same weights and the same scores as from the folder the shards were uploaded from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from models.accel import Accel
+from models.recipe import load_recipe
+from models.runs import load_checkpoint
+from models.train import load_train_data, train
+from splits.containers import write_tar
+from splits.frozen import ManifestRow, read_export, write_metadata
+
+CPU = Accel(torch.device("cpu"), amp=False, channels_last=False)
+
+
+def _as_webdataset(folder: Path, out: Path) -> Path:
+    """The folder export ``folder`` rewritten as one tar shard per subset (the webdataset layout)."""
+    export = read_export(folder)
+    rows = []
+    for subset in export.subsets():
+        members = export.subset(subset)
+        shard = f"{subset}/{subset}-000000.tar"
+        samples = [(row.sha256, "jpg", (folder / row.path).read_bytes(), {"labels": list(row.labels)}, None)
+                   for row in members]
+        write_tar(out / shard, samples)
+        rows += [ManifestRow(f"{shard}#{row.sha256}.jpg", row.sha256, subset, row.labels, row.source, row.source_id,
+                             row.url, row.owner, row.license, row.metadata) for row in members]
+    write_metadata(out, {**export.info, "name": out.name}, export.classes, rows, f"# {out.name}\n")
+    return out
+
+
+def _upload(local: Path, url: str) -> None:
+    from s3fs import S3FileSystem
+
+    fs = S3FileSystem()
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        fs.put_file(str(path), f"{url.removeprefix('s3://')}/{path.relative_to(local).as_posix()}")
+
+
+def test_training_streams_shards_from_s3_and_matches_the_folder(photos, s3_url, tmp_path, cli, monkeypatch):
+    local = _as_webdataset(photos, tmp_path / "photos-wds")
+    url = f"{s3_url}/exports/photos-wds"
+    _upload(local, url)
+    recipe = load_recipe("tiny-cpu", {"model": "test_resnet", "batch_size": 8, "epochs": 1})
+    train(recipe, load_train_data(recipe, [local], None), tmp_path / "from-folder", CPU)
+    data = load_train_data(recipe, [url], None)
+    assert all(isinstance(item.root, str) for item in data.dataset.items)  # streamed, nothing copied
+    train(recipe, data, tmp_path / "from-s3", CPU)
+    a, b = load_checkpoint(tmp_path / "from-folder")["model"], load_checkpoint(tmp_path / "from-s3")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    config = json.loads((tmp_path / "from-s3" / "config.json").read_text())
+    assert config["data"][0]["path"] == url
+
+    monkeypatch.chdir(tmp_path)
+    cli("train", "--recipe", "tiny-cpu", "--train", url, "--val", url, "--set", "model=test_resnet", "--epochs", "1",
+        "--batch-size", "8", "--out", "runs/s3")
+    remote = cli("evaluate", "--checkpoint", "runs/s3", "--sets", f"{url}:val", "--workers", "0", "--resize", "36",
+                 "--crop", "32", "--out", "eval-s3").output
+    folder = cli("evaluate", "--checkpoint", "runs/s3", "--sets", f"{local}:val", "--workers", "0", "--resize", "36",
+                 "--crop", "32", "--out", "eval-folder").output
+    scores = [json.loads((tmp_path / d / "results.json").read_text()) for d in ("eval-s3", "eval-folder")]
+    errors = [{k: (v["n"], v["error"]) for k, v in s["sets"].items()} for s in scores]
+    assert errors[0] == errors[1] and list(errors[0]) == ["photos-wds:val"], (remote, folder)
+    assert errors[0]["photos-wds:val"][0] == 16  # every val image scored: 4 classes x 4
+    assert scores[0]["sets"]["photos-wds:val"]["path"] == url
