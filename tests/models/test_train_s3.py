@@ -68,3 +68,11 @@ def test_training_streams_shards_from_s3_and_matches_the_folder(photos, s3_url, 
     assert errors[0] == errors[1] and list(errors[0]) == ["photos-wds:val"], (remote, folder)
     assert errors[0]["photos-wds:val"][0] == 16  # every val image scored: 4 classes x 4
     assert scores[0]["sets"]["photos-wds:val"]["path"] == url
+
+
+def test_set_arguments_with_urls():
+    from models.summary import parse_set
+
+    assert parse_set("s3://bucket/exports/r-v1:val,test") == ("s3://bucket/exports/r-v1", ["val", "test"])
+    assert parse_set("s3://bucket/exports/r-v1") == ("s3://bucket/exports/r-v1", None)
+    assert parse_set("exports/r:val") == (Path("exports/r"), ["val"])
