@@ -90,6 +90,7 @@ def _bounded(pool: Executor, fn, items, max_pending) -> Iterator:
             yield future.result()
 
 
+RAY_RETRIES = 5  # per task, on system failures (a lost worker process or node)
 # non-secret settings that Ray tasks on other machines need (credentials stay each machine's own)
 RAY_ENV = ("CURATE_STORE_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")
 
@@ -116,7 +117,9 @@ def _ray_map(fn, items, address: str, max_pending: int, options: dict[str, Any])
     import ray
 
     init_ray(address)
-    remote = ray.remote(**options)(fn) if options else ray.remote(fn)
+    # a task whose worker or node dies is run again elsewhere; our per-item functions are idempotent
+    # (content-addressed PUTs, shard outputs rewritten with the same bytes), so a retry duplicates nothing
+    remote = ray.remote(**{"max_retries": RAY_RETRIES, **options})(fn)
     pending: list = []
     for item in items:
         pending.append(remote.remote(item))
