@@ -51,3 +51,20 @@ def test_generation_reads_and_writes_the_store_and_matches_a_local_run(export, e
 
     again = generate(remote_cfg, f"{s3_url}/exports/tiny", out, workers=1)  # finished: nothing to redo
     assert again.shards_run == 0 and again.written == 6
+
+
+def test_generate_and_verify_commands_take_urls(export, edsr_weights, s3_url, tmp_path, monkeypatch, cli):
+    from s3fs import S3FileSystem
+
+    monkeypatch.setenv("CURATE_CACHE_DIR", str(tmp_path / "cache"))
+    fs = S3FileSystem()
+    _upload(fs, export, f"{s3_url}/exports/tiny")
+    fs.put_file(str(edsr_weights), f"{s3_url.removeprefix('s3://')}/weights/edsr.pt")
+    out = f"{s3_url}/exports/tiny-edsr"
+    result = cli("deepaugment", "generate", "--method", "edsr", "--train", f"{s3_url}/exports/tiny", "--out", out,
+                 "--weights", f"{s3_url}/weights/edsr.pt", "--side", "8", "--shard-size", "4", "--workers", "1")
+    assert f"edsr: 6 images in {out}" in result.output
+    assert cli("verify", out).output.strip().endswith("OK")
+    missing = cli("deepaugment", "generate", "--method", "edsr", "--train", str(tmp_path / "nowhere"), "--out",
+                  str(tmp_path / "x"), "--weights", str(edsr_weights), ok=False)
+    assert missing.exit_code != 0 and "no such export folder" in missing.output
