@@ -4,8 +4,12 @@ the same weights and the same scores as from the folder the shards were uploaded
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from models.accel import Accel
@@ -76,3 +80,20 @@ def test_set_arguments_with_urls():
     assert parse_set("s3://bucket/exports/r-v1:val,test") == ("s3://bucket/exports/r-v1", ["val", "test"])
     assert parse_set("s3://bucket/exports/r-v1") == ("s3://bucket/exports/r-v1", None)
     assert parse_set("exports/r:val") == (Path("exports/r"), ["val"])
+
+
+@pytest.mark.slow
+def test_ddp_under_torchrun_streams_from_s3(photos, s3_url, tmp_path):
+    """Two gloo ranks open the same export URL at once (one shared metadata copy) and train on its shards."""
+    url = f"{s3_url}/exports/photos-wds"
+    _upload(_as_webdataset(photos, tmp_path / "photos-wds"), url)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "curation", "train", "--recipe", "tiny-cpu",
+           "--train", url, "--set", "model=test_resnet", "--batch-size", "8", "--epochs", "1", "--device", "cpu",
+           "--out", str(tmp_path / "ddp")]
+    env = dict(os.environ, CURATE_CACHE_DIR=str(tmp_path / "cache"), OMP_NUM_THREADS="1",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ckpt = load_checkpoint(tmp_path / "ddp")
+    assert ckpt["config"]["world_size"] == 2 and ckpt["config"]["data"][0]["path"] == url
