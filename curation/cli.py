@@ -91,9 +91,7 @@ class CliContext:
         return self._engine
 
     def store(self):
-        from curation.store import ImageStore
-
-        return ImageStore(self.settings().store_path)
+        return self.settings().store()
 
     def lock(self, name: str, command: str):
         """The workspace's lock ``name`` (a context manager): one writer per stage at a time."""

@@ -34,8 +34,19 @@ class Settings:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def store_path(self) -> Path:
+    def store_path(self) -> Path | str:
+        """The image store: a folder (``store_dir`` relative to the workspace) or an object-store URL."""
+        from curation.objstore import is_url
+
+        if is_url(self.store_dir):
+            return self.store_dir.rstrip("/")
         return (self.root / self.store_dir).resolve()
+
+    def store(self):
+        """The workspace's :class:`~curation.store.ImageStore` (``[store]`` in curate.toml: endpoint, region)."""
+        from curation.store import open_store
+
+        return open_store(self.store_path, self.section("store"))
 
     @property
     def database_url(self) -> str:
@@ -113,7 +124,21 @@ def load_settings(root: Path, overrides: Mapping[str, Any] | None = None,
     for key in ("max_image_bytes", "max_image_pixels"):
         if values.get(key, 1) <= 0:
             raise CurateError(f"setting {key} must be positive, got {values[key]}")
-    return Settings(root=root.resolve(), extra=extra, **values)
+    settings = Settings(root=root.resolve(), extra=extra, **values)
+    _check_store(settings, environ)
+    return settings
+
+
+def _check_store(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Refuse credentials in ``[store]``; make its endpoint visible to workers (an environment variable,
+    which local pools inherit and Ray tasks receive through their runtime environment)."""
+    from curation.objstore import check_no_secrets
+
+    section = settings.section("store")
+    check_no_secrets(section, settings.store_dir)
+    endpoint = section.get("endpoint_url")
+    if endpoint and environ is os.environ and not environ.get("CURATE_STORE_ENDPOINT"):
+        os.environ["CURATE_STORE_ENDPOINT"] = str(endpoint)
 
 
 def load_secret(settings: Settings, name: str, env_var: str) -> str | None:

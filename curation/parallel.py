@@ -90,25 +90,36 @@ def _bounded(pool: Executor, fn, items, max_pending) -> Iterator:
             yield future.result()
 
 
+RAY_RETRIES = 5  # per task, on system failures (a lost worker process or node)
+# non-secret settings that Ray tasks on other machines need (credentials stay each machine's own)
+RAY_ENV = ("CURATE_STORE_ENDPOINT", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")
+
+
 def init_ray(address: str) -> None:
     import ray
 
     if not ray.is_initialized():
+        env = {k: os.environ[k] for k in RAY_ENV if os.environ.get(k)}
+        common: dict[str, Any] = dict(ignore_reinit_error=True, log_to_driver=False)
+        if env:
+            common["runtime_env"] = {"env_vars": env}
         if address == "auto":
             try:
-                ray.init(address="auto", ignore_reinit_error=True, log_to_driver=False)
+                ray.init(address="auto", **common)
             except ConnectionError:
                 log.info("no running Ray cluster found; starting a local one")
-                ray.init(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
+                ray.init(include_dashboard=False, **common)
         else:
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+            ray.init(address=address, **common)
 
 
 def _ray_map(fn, items, address: str, max_pending: int, options: dict[str, Any]) -> Iterator:
     import ray
 
     init_ray(address)
-    remote = ray.remote(**options)(fn) if options else ray.remote(fn)
+    # a task whose worker or node dies is run again elsewhere; our per-item functions are idempotent
+    # (content-addressed PUTs, shard outputs rewritten with the same bytes), so a retry duplicates nothing
+    remote = ray.remote(**{"max_retries": RAY_RETRIES, **options})(fn)
     pending: list = []
     for item in items:
         pending.append(remote.remote(item))

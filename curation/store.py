@@ -1,9 +1,13 @@
-"""Content-addressed image store: ``store/ab/cd/<sha256>``.
+"""Content-addressed image store: ``<root>/ab/cd/<sha256>``, in a local folder or an object store.
 
-``put`` writes to a temporary file in the same folder, fsyncs it and renames it into place, so a
-crash never leaves a half-written image under its final name; writing the same bytes twice is a no-op.
-A killed writer leaves its ``.put-*`` file behind: ``verify`` lists them and the next run that takes the
-workspace's ``images`` lock (import, download, scrape) removes them.
+``root`` is a folder (the default, ``store/`` in the workspace) or any ``fsspec`` URL
+(``s3://bucket/prefix``; see :mod:`curation.objstore` for endpoint and credentials). Writes are atomic
+either way. Locally, ``put`` writes a temporary file in the target's folder, fsyncs it and renames it into
+place, so a crash never leaves a half-written image under its final name; a killed writer leaves its
+``.put-*`` file behind: ``verify`` lists them and the next run that takes the workspace's ``images`` lock
+(import, download, scrape) removes them. In an object store a single PUT (or a completed multipart
+upload) makes the object appear whole or not at all, so the bytes go straight to their final key once
+their digest is known, and there are no temporary objects. Writing the same bytes twice is a no-op.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping
+
+from curation.objstore import filesystem, is_url, storage_options
 
 CHUNK = 1 << 20
 
@@ -22,16 +29,30 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, chunk: int = CHUNK) -> str:
+    """The sha256 of a file, read in chunks (the one implementation; ``splits.frozen`` re-exports it)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_stream(fh: BinaryIO, chunk: int = CHUNK) -> str:
+    digest = hashlib.sha256()
+    while block := fh.read(chunk):
+        digest.update(block)
     return digest.hexdigest()
 
 
 def _valid_digest(sha256: str) -> bool:
     return len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
+
+
+def _key(sha256: str) -> str:
+    if not _valid_digest(sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
 @dataclass
@@ -47,60 +68,95 @@ class VerifyReport:
         return not (self.missing or self.corrupted)
 
 
+def open_store(location: str | Path, config: Mapping[str, Any] | None = None) -> "ImageStore":
+    """The store at a folder or URL; ``config`` is curate.toml's ``[store]`` table (endpoint, region)."""
+    if is_url(location):
+        return ImageStore(str(location), storage_options(str(location), config))
+    return ImageStore(Path(location))
+
+
 class ImageStore:
-    """Files named by the sha256 of their bytes under ``root``."""
+    """Files named by the sha256 of their bytes under ``root`` (a folder or an object-store URL)."""
 
-    def __init__(self, root: Path):
-        self.root = Path(root)
+    def __init__(self, root: Path | str, options: Mapping[str, Any] | None = None):
+        self.remote = is_url(root)
+        self.options = dict(options or {})
+        if self.remote:
+            self.url = str(root).rstrip("/")
+            self.fs, self._base = filesystem(self.url, self.options if options is not None else None)
+            self._base = self._base.rstrip("/")
+            self.root: Any = self.url
+        else:
+            self.root = Path(root)
+            self.url = str(self.root)
 
+    # -- naming --------------------------------------------------------------------------------
     def path(self, sha256: str) -> Path:
-        if not _valid_digest(sha256):
-            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+        """The local file of a digest (local stores only; use :meth:`location` for either kind)."""
+        if self.remote:
+            raise TypeError(f"the store {self.url} is remote: use location() or open() instead of path()")
+        return self.root / _key(sha256)
+
+    def location(self, sha256: str) -> str:
+        """Where a digest lives, as a string a worker on another machine can read (a path or a URL)."""
+        return f"{self.url}/{_key(sha256)}" if self.remote else str(self.root / _key(sha256))
+
+    def _object(self, sha256: str) -> str:
+        return f"{self._base}/{_key(sha256)}"
 
     def __contains__(self, sha256: str) -> bool:
+        if self.remote:
+            return bool(self.fs.exists(self._object(sha256)))
         return self.path(sha256).exists()
 
+    # -- writing -------------------------------------------------------------------------------
     def put(self, data: bytes) -> str:
         """Store ``data``; returns its sha256."""
         digest = sha256_bytes(data)
+        if self.remote:
+            if digest not in self:
+                self.fs.pipe_file(self._object(digest), data)  # one PUT: whole or absent
+            return digest
         target = self.path(digest)
         if not target.exists():
-            self._write_atomic(target, lambda fh: fh.write(data))
+            with _atomic_temp(target.parent) as (fh, tmp):
+                fh.write(data)
+            _place(tmp, target)
         return digest
 
     def put_file(self, source: Path) -> str:
         """Copy a file into the store, hashing while copying; returns its sha256."""
+        if self.remote:  # images are capped (max_image_bytes), so one read then one PUT
+            return self.put(Path(source).read_bytes())
         digest = hashlib.sha256()
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                while chunk := src.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            target = self.path(digest.hexdigest())
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, target)
-                _fsync_dir(target.parent)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with _atomic_temp(self.root) as (out, tmp), open(source, "rb") as src:
+            while chunk := src.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        _place(tmp, self.path(digest.hexdigest()))
         return digest.hexdigest()
 
+    # -- reading -------------------------------------------------------------------------------
     def read(self, sha256: str) -> bytes:
+        if self.remote:
+            return self.fs.cat_file(self._object(sha256))
         return self.path(sha256).read_bytes()
 
     def open(self, sha256: str) -> BinaryIO:
+        if self.remote:
+            return self.fs.open(self._object(sha256), "rb")
         return open(self.path(sha256), "rb")
 
     def iter_digests(self) -> Iterator[str]:
+        if self.remote:
+            self.fs.invalidate_cache(self._base)  # list what is there now, not what an earlier listing saw
+            if not self.fs.exists(self._base):
+                return
+            for key in self.fs.find(self._base):
+                name = key.rsplit("/", 1)[-1]
+                if _valid_digest(name) and key.endswith(_key(name)):
+                    yield name
+            return
         if not self.root.exists():
             return
         for path in self.root.glob("??/??/*"):
@@ -108,8 +164,8 @@ class ImageStore:
                 yield path.name
 
     def iter_temporary(self) -> Iterator[Path]:
-        """Temporary ``.put-*`` files: a write in progress, or one a killed run left behind."""
-        if not self.root.exists():
+        """Temporary ``.put-*`` files: a write in progress, or one a killed run left behind (none remotely)."""
+        if self.remote or not self.root.exists():
             return
         yield from self.root.glob(".put-*")
         yield from self.root.glob("??/??/.put-*")
@@ -131,32 +187,54 @@ class ImageStore:
         """Check that every expected digest is present (and, with ``rehash``, intact)."""
         report = VerifyReport()
         wanted = set()
+        present = set(self.iter_digests())  # one listing, not one request per image
         for digest in expected:
             wanted.add(digest)
             report.checked += 1
-            path = self.path(digest)
-            if not path.exists():
+            if digest not in present:
                 report.missing.append(digest)
-            elif rehash and sha256_file(path) != digest:
+            elif rehash and self._digest_of(digest) != digest:
                 report.corrupted.append(digest)
-        report.extra = sorted(d for d in self.iter_digests() if d not in wanted)
+        report.extra = sorted(present - wanted)
         report.temporary = sorted(p.relative_to(self.root).as_posix() for p in self.iter_temporary())
         return report
 
-    def _write_atomic(self, target: Path, write) -> None:
+    def _digest_of(self, sha256: str) -> str:
+        if self.remote:  # a plain GET of the current object (images are capped in size)
+            return sha256_bytes(self.read(sha256))
+        with self.open(sha256) as fh:
+            return sha256_stream(fh)
+
+
+@contextmanager
+def _atomic_temp(folder: Path) -> Iterator[tuple[BinaryIO, str]]:
+    """A temporary ``.put-<pid>-*`` file in ``folder``, flushed and fsynced on exit, removed if the body fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh, tmp
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _place(tmp: str, target: Path) -> None:
+    """Rename a finished temporary file to its final name (or drop it if the content is already there)."""
+    try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            _fsync_dir(target.parent)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        if target.exists():
+            os.unlink(tmp)
+            return
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
 
 
 def _temp_prefix() -> str:

@@ -41,12 +41,24 @@ def aug_options(pairs: tuple[str, ...]) -> dict[str, dict]:
     return out
 
 
+def _exports(ctx: click.Context, param: click.Parameter, value):
+    """Folders as Paths, object-store URLs (s3://...) as they are."""
+    from curation.objstore import is_url
+
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(v if is_url(v) else Path(v) for v in value)
+    return value if is_url(value) else Path(value)
+
+
 @click.command()
 @click.option("--recipe", "recipe_name", required=True, help="Built-in recipe name or a .toml file. Built in: "
               + ", ".join(SHIPPED_RECIPES) + ".")
-@click.option("--train", "train_exports", multiple=True, required=True, type=click.Path(path_type=Path),
-              help="Frozen export to train on (repeat to concatenate; classes align by key).")
-@click.option("--val", type=click.Path(path_type=Path), help="Frozen export scored after every epoch.")
+@click.option("--train", "train_exports", multiple=True, required=True, callback=_exports,
+              help="Frozen export to train on: a folder or an object-store URL whose shards stream "
+                   "(s3://bucket/exports/NAME); repeat to concatenate (classes align by key).")
+@click.option("--val", callback=_exports, help="Frozen export scored after every epoch (a folder or a URL).")
 @click.option("--aug", help="Augmentation(s), '+'-joined: none, speckle, random-erasing, augmix, "
               "style-transfer, noise2net, deepaugment-online (default: the recipe's).")
 @click.option("--aug-opt", multiple=True, metavar="METHOD.KEY=VALUE", help="An augmentation option.")

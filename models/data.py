@@ -33,7 +33,18 @@ def cache_dir() -> Path:
 
 
 def open_export(root: Path | str, check: bool = True) -> FrozenExport:
-    """Read an export; with ``check``, refuse it unless every file matches ``SHA256SUMS``."""
+    """Read an export (a folder, or an object-store URL whose images then stream); with ``check``, refuse it
+    unless every file matches ``SHA256SUMS`` (remotely: all present, each image checked as it streams)."""
+    from splits.remote import check_remote, is_url, open_remote_export
+
+    if is_url(root):
+        try:
+            export = open_remote_export(str(root))
+            if check:
+                check_remote(str(root))
+        except ExportError as exc:
+            raise CurateError(str(exc)) from exc
+        return export
     root = Path(root)
     try:
         export = read_export(root)
@@ -103,9 +114,13 @@ class Item:
     labels: tuple[int, ...]
     row: ManifestRow
     export: str
-    root: Path | None = None
+    root: Path | str | None = None  # a str: the URL of an export in an object store (images stream from it)
 
     def read_bytes(self) -> bytes:
+        if isinstance(self.root, str):
+            from splits.remote import read_remote_member
+
+            return read_remote_member(self.root, self.row.path, self.row.sha256 or None)
         if CONTAINER_SEP in self.row.path and self.root is not None:
             return read_member(self.root, self.row.path)
         return self.path.read_bytes()
@@ -113,7 +128,7 @@ class Item:
     def open(self):
         from PIL import Image
 
-        if CONTAINER_SEP in self.row.path and self.root is not None:
+        if isinstance(self.root, str) or (CONTAINER_SEP in self.row.path and self.root is not None):
             return Image.open(io.BytesIO(self.read_bytes()))
         return Image.open(self.path)
 
@@ -131,7 +146,7 @@ def collect_items(exports: Sequence[FrozenExport], subsets: Sequence[str] | None
                 raise CurateError(f"{export.root}: image {row.path} has class {unknown[0]!r}, which the model "
                                   "does not know; evaluate with a model trained on these classes")
             items.append(Item(export.image_path(row), tuple(index[k] for k in row.labels), row,
-                              str(export.info.get("name") or export.root.name), export.root))
+                              str(export.info.get("name") or export.root.name), export.location or export.root))
     return items
 
 

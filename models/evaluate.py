@@ -282,7 +282,7 @@ def evaluate_export(model: Any, export: FrozenExport, model_classes: Sequence[di
         details = set_details(logits, items, head.position, keys, names, export.multi_label)
         res.update(details.metrics)
         res.update(kind=kind, export=str(export.info.get("name") or export.root.name), export_dir=Path(export.root).name,
-                   path=str(Path(export.root).resolve()), subsets=subs, protocol=head.protocol, classes=len(keys),
+                   path=export.location or str(Path(export.root).resolve()), subsets=subs, protocol=head.protocol, classes=len(keys),
                    outputs=n_outputs, seconds=seconds, images_per_s=len(items) / seconds if seconds > 0 else None)
         if pair is not None and pair[0]:
             res.update(corruption=pair[0], severity=int(pair[1]))
@@ -327,7 +327,8 @@ def evaluate_sets(loaded: Any, sets: Sequence[str], accel: Accel, out: Path, res
     model = prepare_model(loaded.model, accel)
     all_sets, records = dict(plan.kept), []
     for p in plan.exports:
-        records.append({"path": str(p.root.resolve()), "name": p.export.info.get("name", p.root.name),
+        records.append({"path": p.export.location or str(p.root.resolve()),
+                        "name": p.export.info.get("name", Path(p.export.root).name),
                         "prefix": p.prefix, "manifest_sha256": p.export.manifest_sha256()})
         new = evaluate_export(model, p.export, loaded.classes, accel, resize, crop, batch_size, workers, p.subsets,
                               loaded.num_classes, squash, draft, progress=progress, prefix=p.prefix,

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from curation.errors import CurateError
 from models.summary import parse_set
-from splits.frozen import ExportError, FrozenExport, read_export
+from splits.frozen import ExportError, FrozenExport
 
 log = logging.getLogger(__name__)
 RESULTS = "results.json"
@@ -44,11 +44,13 @@ class Plan:
 
 def read_set(spec: str) -> tuple[Path, list[str] | None, FrozenExport]:
     """One EXPORT[:SUBSET,...] argument as an export description (no checksums); a clear error otherwise."""
+    from splits.remote import read_export_at
+
     root, subsets = parse_set(spec)
-    if not root.exists():
+    if isinstance(root, Path) and not root.exists():
         raise CurateError(f"{root} does not exist; give the folder of a frozen export (made by curate export)")
     try:
-        export = read_export(root)
+        export = read_export_at(root)
     except ExportError as exc:
         raise CurateError(str(exc)) from exc
     missing = [s for s in subsets or [] if s not in export.subsets()]
@@ -60,7 +62,7 @@ def read_set(spec: str) -> tuple[Path, list[str] | None, FrozenExport]:
 def export_prefix(export: FrozenExport, sets: dict[str, dict], taken: dict[str, str]) -> str:
     """The folder name, unless a different export (another path) already uses it in ``sets`` or ``taken``
     (prefix -> path); then folder@manifest-hash."""
-    path, name = str(Path(export.root).resolve()), Path(export.root).name
+    path, name = export.location or str(Path(export.root).resolve()), Path(export.root).name
     used = {**{k.rsplit(":", 1)[0]: r.get("path") for k, r in sets.items()}, **taken}
     if used.get(name, path) == path:
         return name
@@ -78,7 +80,7 @@ def plan_evaluation(specs: Sequence[str], out: Path, weights: str, settings: dic
     for spec in specs:
         root, subsets, export = read_set(spec)
         prefix = export_prefix(export, kept, taken)
-        taken[prefix] = str(Path(export.root).resolve())
+        taken[prefix] = export.location or str(Path(export.root).resolve())
         keys = [f"{prefix}:{suffix}" for suffix, _, _ in set_groups(export, subsets)]
         planned.append(PlannedExport(root, subsets, export, prefix, keys))
     keys = [k for p in planned for k in p.keys]
@@ -100,10 +102,11 @@ def plan_evaluation(specs: Sequence[str], out: Path, weights: str, settings: dic
 def verify_plan(plan: Plan) -> None:
     """Refuse an export whose files differ from its SHA256SUMS (hashing only what changed since the last check)."""
     from models.data import verify_cached
+    from splits.remote import check_remote
 
     for p in plan.exports:
         try:
-            verify_cached(p.root)
+            check_remote(p.root) if isinstance(p.root, str) else verify_cached(p.root)
         except ExportError as exc:
             raise CurateError(str(exc)) from exc
 

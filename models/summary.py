@@ -86,7 +86,12 @@ def imagenet_c_comparability(corrupted: dict[tuple[str, int], float], c_sets: Se
     return {"comparable": not reasons, "not_comparable_because": "; ".join(reasons)}
 
 
-def parse_set(spec: str) -> tuple[Path, list[str] | None]:
-    """'EXPORT' or 'EXPORT:SUBSET[,SUBSET]' (the folder itself may not contain ':')."""
+def parse_set(spec: str) -> tuple[Path | str, list[str] | None]:
+    """'EXPORT' or 'EXPORT:SUBSET[,SUBSET]' (the folder itself may not contain ':'); EXPORT may be an
+    object-store URL (s3://bucket/exports/NAME[:SUBSET]), which comes back as a string."""
+    scheme, marker, rest = spec.partition("://")
+    if marker and "/" not in scheme:
+        path, sep, subs = rest.rpartition(":") if ":" in rest else (rest, "", "")
+        return f"{scheme}://{path}", ([s for s in subs.split(",") if s] or None) if sep else None
     path, sep, subs = spec.rpartition(":") if ":" in spec and not Path(spec).exists() else (spec, "", "")
     return Path(path), ([s for s in subs.split(",") if s] or None) if sep else None

@@ -100,11 +100,12 @@ def load_train_data(recipe: Recipe, train: Sequence[Path], val: Path | None, che
     transform = TrainTransform(recipe.image_size, [a.image_transform for a in augs if a.image_transform],
                                views, (recipe.min_scale, recipe.max_scale), draft=recipe.decode == "draft")
     dataset = ExportDataset(items, len(classes), transform, multi, recipe.seed, lazy=recipe.decode == "draft")
-    manifests = [{"path": str(Path(e.root).resolve()), "name": e.info.get("name", e.root.name),
+    manifests = [{"path": e.location or str(Path(e.root).resolve()), "name": e.info.get("name", e.root.name),
                   "manifest_sha256": e.manifest_sha256()} for e in exports]
     val_export = open_export(val, check) if val else None
     if val_export is not None:
-        manifests.append({"path": str(Path(val).resolve()), "name": val_export.info.get("name", Path(val).name),
+        manifests.append({"path": val_export.location or str(Path(val).resolve()),
+                          "name": val_export.info.get("name", Path(val_export.root).name),
                           "manifest_sha256": val_export.manifest_sha256(), "role": "val"})
     return TrainData(dataset, classes, manifests, multi, val_export, augs)
 

@@ -204,13 +204,14 @@ def _print_out_of_range(counts) -> None:
 @click.argument("split")
 @click.option("--format", "fmt", type=click.Choice(["imagefolder", "webdataset", "parquet", "csv"]),
               default="imagefolder", help="Layout of the export.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="New folder for the export (an existing export is never overwritten).")
+@click.option("--out", required=True,
+              help="New folder, or object-store URL (s3://bucket/exports/NAME), for the export "
+                   "(an existing export is never overwritten).")
 @click.option("--link", is_flag=True, help="Hard-link images instead of copying where the file system allows.")
 @click.option("--shard-size", default=5000, help="Images per WebDataset shard.")
 @pass_cli
 @with_lock("export", "export")
-def export(cli: CliContext, split: str, fmt: str, out: Path, link: bool, shard_size: int) -> None:
+def export(cli: CliContext, split: str, fmt: str, out: str, link: bool, shard_size: int) -> None:
     """Export SPLIT as a frozen folder: images, manifest.csv, SHA256SUMS, spec, classes.csv, README.md card.
 
     Images refused by the spec's license allow-list, a filter or the review are left out and counted.
@@ -219,37 +220,49 @@ def export(cli: CliContext, split: str, fmt: str, out: Path, link: bool, shard_s
     Example:
       curate export svsf --format imagefolder --out exports/svsf-v1
       curate verify exports/svsf-v1
+      curate export svsf --format webdataset --out s3://my-bucket/exports/svsf-v1
     """
     from rich.progress import Progress
 
     from curation.db.session import session_scope
+    from curation.objstore import is_url
     from splits.pipeline import export_named
+    from splits.remote import staging, upload
 
-    with session_scope(cli.engine()) as session, Progress(transient=True) as progress:
+    with staging(out) as local, session_scope(cli.engine()) as session, Progress(transient=True) as progress:
         task = progress.add_task(f"exporting {split}", total=None)
-        summary, version = export_named(session, split, fmt, out, cli.settings().root, cli.settings().store_path,
-                                        link, lambda n: progress.advance(task, n), shard_size)
+        summary, version = export_named(session, split, fmt, local, cli.settings().root, cli.settings().store_path,
+                                        link, lambda n: progress.advance(task, n), shard_size,
+                                        record_as=out if is_url(out) else None)
+        if is_url(out):
+            upload(summary.out, out)
     for reason, count in summary.refused.items():
         click.echo(f"refused {count}: {reason}")
     click.echo(f"exported {split} v{version} ({fmt}): {summary.n_rows} images, "
-               f"{sum(summary.refused.values())} refused -> {summary.out}")
+               f"{sum(summary.refused.values())} refused -> {out if is_url(out) else summary.out}")
 
 
 @click.command("verify")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directory")
 @click.option("--quick", is_flag=True, help="Check presence and the manifest only; do not re-hash.")
-def verify(directory: Path, quick: bool) -> None:
+def verify(directory: str, quick: bool) -> None:
     """Recompute an export's checksums and check its manifest; exit 1 on anything missing, altered or extra.
 
     \b
     Example:
       curate verify exports/svsf-v1
+      curate verify s3://my-bucket/exports/svsf-v1
     """
+    from curation.objstore import is_url
     from splits.frozen import ExportError
     from splits.frozen import verify as verify_export
+    from splits.remote import verify_url
 
+    if not is_url(directory) and not Path(directory).is_dir():
+        raise click.BadParameter(f"folder {directory!r} does not exist", param_hint="'DIRECTORY'")
     try:
-        result = verify_export(directory, rehash=not quick)
+        result = verify_url(directory, not quick) if is_url(directory) else verify_export(Path(directory),
+                                                                                           rehash=not quick)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
     print_findings(result, ("missing", "altered", "extra", "inconsistent"))

@@ -70,6 +70,10 @@ def read_member(root: Path, path: str) -> bytes:
 
     Each container is indexed once per process, so reading every member (a training epoch) is linear.
     """
+    if "://" in str(root):  # an export in an object store, read in place
+        from splits.remote import read_remote_member
+
+        return read_remote_member(str(root), path)
     container, sep, member = path.partition(SEP)
     if not sep:
         return (Path(root) / path).read_bytes()

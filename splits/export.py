@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from curation.errors import CurateError
+from curation.objstore import is_url
 from splits.card import render_card
 from splits.croissant import croissant_text
 from splits.rai import workspace_facts
@@ -31,6 +33,7 @@ from splits.frozen import ClassEntry, ManifestRow, write_metadata
 from splits.hub import yaml_header
 from splits.loading import label_map_section, label_map_text
 from splits.refusals import license_reason, refusal_reasons
+from splits.remote import fetch_objects
 from splits.spec import SplitSpec
 
 log = logging.getLogger(__name__)
@@ -211,6 +214,22 @@ def export_split(spec: SplitSpec, split_name: str, members, meta_cols: Sequence[
                           f"Write it to a new folder, e.g. --out {out.name}-v2")
     members, refused, included = _refuse(members, spec, session)
     planned = plan_rows(members, spec, fmt)
+    staged = None
+    if spec.source == "db" and is_url(store_root):  # images of a remote store: fetched once, then as a folder
+        staged = tempfile.mkdtemp(prefix="curate-store-")
+        store_root, link = fetch_objects(str(store_root), [row["src"] for row in planned], Path(staged)), False
+    try:
+        return _write_export(spec, split_name, planned, refused, included, meta_cols, classes, fmt, out,
+                             store_root, session, link, shard_size, advance, build_report)
+    finally:
+        if staged:
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _write_export(spec: SplitSpec, split_name: str, planned: list[dict], refused: Counter, included: Any,
+                  meta_cols: Sequence[str], classes: list[ClassEntry], fmt: str, out: Path,
+                  store_root: Path | None, session, link: bool, shard_size: int,
+                  advance: Callable[[int], None] | None, build_report: dict[str, Any] | None) -> ExportSummary:
     store = os.fspath(Path(store_root)) if spec.source == "db" else ""
     for row in planned:
         src = row["src"]

@@ -22,13 +22,14 @@ fixed order with no timestamps, so exporting the same inputs twice gives byte-id
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Mapping, Sequence
+
+from curation.store import sha256_file  # noqa: F401 - one implementation, re-exported for models/ and splits/
 
 FORMAT_VERSION = 1
 CORE_COLUMNS = ("path", "sha256", "subset", "label", "labels", "source", "source_id", "url", "owner", "license")
@@ -76,6 +77,7 @@ class FrozenExport:
     info: dict[str, Any]
     classes: list[ClassEntry]
     rows: list[ManifestRow]
+    location: str | None = None  # the object-store URL of an export read in place (``root``: its metadata cache)
 
     @property
     def multi_label(self) -> bool:
@@ -101,18 +103,14 @@ class FrozenExport:
         """The image bytes of a row, from a plain file or from inside a tar/Parquet container."""
         from splits.containers import read_member
 
+        if self.location:
+            from splits.remote import read_remote_member
+
+            return read_remote_member(self.location, row.path, row.sha256 or None)
         return read_member(self.root, row.path)
 
     def manifest_sha256(self) -> str:
         return sha256_file(self.root / MANIFEST)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def safe_relpath(path: str) -> str:

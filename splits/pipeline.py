@@ -79,8 +79,10 @@ def build_and_save(session, spec: SplitSpec, workspace: Path | None, metadata: P
 
 
 def export_named(session, name: str, fmt: str, out: Path, workspace: Path | None, store_root: Path | None,
-                 link: bool = False, advance: Callable[[int], None] | None = None, shard_size: int = 5000):
-    """Export a saved split and record the export (version = previous + 1)."""
+                 link: bool = False, advance: Callable[[int], None] | None = None, shard_size: int = 5000,
+                 record_as: str | None = None):
+    """Export a saved split and record the export (version = previous + 1) at ``out``, or at ``record_as``
+    (the object-store URL that a locally staged export is uploaded to)."""
     from sqlalchemy import func, select
 
     from curation.db.models import Export
@@ -95,7 +97,7 @@ def export_named(session, name: str, fmt: str, out: Path, workspace: Path | None
                                session=session, link=link, advance=advance,
                                shard_size=shard_size, build_report=split.report)
     version = (session.scalar(select(func.max(Export.version)).where(Export.split_id == split.id)) or 0) + 1
-    session.add(Export(split_id=split.id, version=version, format=fmt, path=str(summary.out),
+    session.add(Export(split_id=split.id, version=version, format=fmt, path=record_as or str(summary.out),
                        manifest_sha256=summary.manifest_sha256, n_images=summary.n_rows))
     session.flush()
     return summary, version

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.pg import PostgresServer
+from tests.s3 import S3Server
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +23,30 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on a free local port, for the whole session (like PostgreSQL)."""
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_url(s3_server, monkeypatch) -> str:
+    """``s3://<fresh bucket>``, with the endpoint and dummy credentials in the environment (as a user sets them)."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    import fsspec
+
+    fsspec.config.conf.pop("s3", None)
+    from s3fs import S3FileSystem
+
+    S3FileSystem.clear_instance_cache()  # a cached client may hold another test's endpoint
+    return f"s3://{s3_server.create_bucket()}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

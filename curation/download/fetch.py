@@ -13,7 +13,6 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from curation.download.placeholder import is_placeholder, placeholder_reason  # noqa: F401 - re-exported
@@ -36,8 +35,8 @@ class FetchTask:
     tries: int = 4
     max_retry_after: float = 120.0
     backoff_s: float = 0.5
-    # Local runs only: write good images into this store from the worker thread, so the slow part of
-    # storing (fsync) happens in parallel; the caller's attach_bytes then finds the file already there.
+    # Write good images into this store (a folder, or an object-store URL any worker can reach) from the
+    # worker, so storing happens in parallel; the caller's attach_bytes then finds the object already there.
     store_root: str | None = None
     max_pixels: int = 178_956_970
     advertised: tuple[int, int] | None = None  # the size the search result gave for this URL
@@ -146,11 +145,11 @@ def fetch(task: FetchTask) -> FetchResult:
 def _prestore(task: FetchTask, data: bytes) -> Probe:
     """Probe the bytes and store good ones from the worker thread (decoding and fsync in parallel)."""
     from curation.images import probe
-    from curation.store import ImageStore
+    from curation.store import open_store
 
     info = probe(data, max_pixels=task.max_pixels, max_bytes=task.max_bytes)
     if info.ok:
-        ImageStore(Path(task.store_root)).put(data)
+        open_store(task.store_root).put(data)
     return info
 
 

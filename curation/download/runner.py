@@ -94,7 +94,9 @@ def download(engine: Engine, store: ImageStore, records: Sequence[tuple], *, max
     from curation.parallel import map_unordered
 
     stats = DownloadStats() if stats is None else stats
-    store_root = None if ray else str(store.root)  # Ray workers may not share this machine's disk
+    # workers store good images themselves where they can reach the store: always on this machine, and
+    # on any machine when the store is an object-store URL (a local folder is not shared with Ray workers)
+    store_root = store.url if (store.remote or not ray) else None
     tasks: Iterator[FetchTask] = (FetchTask(rid, url, max_bytes=max_bytes, timeout=timeout, tries=tries,
                                             store_root=store_root, max_pixels=max_pixels,
                                             advertised=rest[0] if rest else None, placeholders=placeholders)

@@ -20,7 +20,6 @@ import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -28,6 +27,7 @@ import simplejpeg
 from PIL import Image, ImageOps
 
 from curation.images import open_checked
+from curation.objstore import read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,10 @@ class HashJob:
     """One image to hash: its key (image id, reference identity ...) and where its bytes are."""
 
     key: int | str
-    path: str
+    path: str  # a local path, or an object-store URL any worker can read
     max_pixels: int
     want_sha256: bool = False
+    data: bytes | None = None  # the bytes themselves, when the path is on a disk the worker cannot see
 
 
 @dataclass
@@ -293,7 +294,7 @@ def hash_bytes(data: bytes, key: int | str = 0, max_pixels: int = 178_956_970,
 
 def _read(job: HashJob) -> _Decoded:
     try:
-        data = Path(job.path).read_bytes()
+        data = job.data if job.data is not None else read_bytes(job.path)  # a path or an object-store URL
     except OSError as exc:
         return _Decoded(HashResult(job.key, False, f"unreadable: {exc.strerror or exc}"))
     return _decode_one(data, job.key, job.max_pixels, job.want_sha256)
@@ -317,7 +318,7 @@ def compute_hashes(jobs: Iterable[HashJob], *, workers: int | None = None, ray: 
     def chunks() -> Iterator[list[HashJob]]:
         batch: list[HashJob] = []
         for job in jobs:
-            batch.append(job)
+            batch.append(_portable(job) if ray else job)
             if len(batch) >= chunk:
                 yield batch
                 batch = []
@@ -326,6 +327,20 @@ def compute_hashes(jobs: Iterable[HashJob], *, workers: int | None = None, ray: 
 
     for results in map_unordered(hash_batch, chunks(), workers=workers, ray=ray):
         yield from results
+
+
+def _portable(job: HashJob) -> HashJob:
+    """A job a Ray worker on another machine can run: a local file's bytes travel with it (a URL stays a URL)."""
+    import dataclasses
+
+    from curation.objstore import is_url
+
+    if job.data is not None or is_url(job.path):
+        return job
+    try:
+        return dataclasses.replace(job, data=read_bytes(job.path))
+    except OSError:
+        return job  # the worker reports it unreadable, as for a local run
 
 
 def image_columns(result: HashResult, now: dt.datetime) -> dict:

@@ -50,7 +50,8 @@ def pending_jobs(session: Session, store: ImageStore, max_pixels: int, rehash: b
     stmt = select(Image.id, Image.sha256).order_by(Image.id)
     if not rehash:
         stmt = stmt.where(Image.hashed_at.is_(None))
-    return [HashJob(image_id, str(store.path(sha)), max_pixels) for image_id, sha in session.execute(stmt)]
+    # a location any worker can read: a path on this machine, or the object's URL when the store is remote
+    return [HashJob(image_id, store.location(sha), max_pixels) for image_id, sha in session.execute(stmt)]
 
 
 def save_hashes(session: Session, results: Sequence[HashResult]) -> int:

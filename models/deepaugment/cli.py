@@ -13,6 +13,13 @@ def _default_weights(method: str) -> Path:
     return DEFAULT_DIR / f"{method}.pt"
 
 
+def _location(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | str | None:
+    """A folder as a Path, an object-store URL (s3://...) as it is."""
+    from curation.objstore import is_url
+
+    return value if value is None or is_url(value) else Path(value)
+
+
 @click.group("deepaugment")
 def deepaugment() -> None:
     """DeepAugment: clean image-to-image networks (fit) and their distorted copies of an export (generate)."""
@@ -60,13 +67,13 @@ def fit_cmd(network: str, train: Path, out: Path | None, steps: int, batch: int,
 
 @deepaugment.command("generate")
 @click.option("--method", type=click.Choice(["edsr", "cae"]), required=True, help="Which network to distort.")
-@click.option("--train", "train", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Frozen export to copy.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of the new export (a killed run resumes here).")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--train", "train", required=True, callback=_location,
+              help="Frozen export to copy: a folder or an object-store URL (s3://bucket/exports/NAME).")
+@click.option("--out", required=True, callback=_location,
+              help="Folder or object-store URL of the new export (a killed run resumes here).")
+@click.option("--weights", default=None, callback=_location,
               help="Clean weights: the published edsr_baseline_x4.pt / model_final.state, or `fit` output "
-                   "(default: deepaugment/<method>.pt).")
+                   "(default: deepaugment/<method>.pt); a URL for a cluster whose nodes share no disk.")
 @click.option("--subset", default="train", help="Subset of the export to copy.")
 @click.option("--seed", default=0, help="Run seed (each shard draws from seed and shard index).")
 @click.option("--mode", type=click.Choice(["faithful", "intended"]), default="faithful", show_default=True,
@@ -84,7 +91,7 @@ def fit_cmd(network: str, train: Path, out: Path | None, steps: int, batch: int,
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default="fp32", show_default=True,
               help="What the networks compute in: fp32 is the released arithmetic; bf16 is faster on a GPU and "
                    "differs by JPEG-level noise; auto is bf16 on a GPU, fp32 on a CPU. Recorded in the export.")
-def generate_cmd(method: str, train: Path, out: Path, weights: Path | None, subset: str, seed: int, mode: str,
+def generate_cmd(method: str, train: Path | str, out: Path | str, weights: Path | str | None, subset: str, seed: int, mode: str,
                  intended: bool, resample: float, side: int | None, shard_size: int, batch: int, workers: int | None,
                  ray: str | None, device: str, precision: str) -> None:
     """Write a distorted copy of every image of an export as a new export (same classes, same labels).
@@ -98,11 +105,14 @@ def generate_cmd(method: str, train: Path, out: Path, weights: Path | None, subs
     from rich.progress import Progress
 
     from curation.errors import CurateError
+    from curation.objstore import is_url
     from models.deepaugment.generate import GenerateConfig, generate
-    from splits.frozen import read_export
+    from splits.remote import read_export_at
 
     weights = weights or _default_weights(method)
-    if not weights.is_file():
+    if not is_url(train) and not Path(train).is_dir():
+        raise CurateError(f"--train {train}: no such export folder")
+    if not is_url(weights) and not Path(weights).is_file():
         raise CurateError(f"no weights at {weights}: pass --weights PATH or train them with "
                           f"`curate deepaugment fit {method} --train {train}`")
     if side is not None and side < 4:
@@ -110,7 +120,7 @@ def generate_cmd(method: str, train: Path, out: Path, weights: Path | None, subs
     faithful = mode == "faithful" and not intended
     cfg = GenerateConfig(method, str(weights), subset=subset, seed=seed, faithful=faithful, resample=resample,
                          side=side, shard_size=shard_size, batch=batch, device=device, precision=precision)
-    total = len(read_export(train).subset(subset))
+    total = len(read_export_at(train).subset(subset))
     with Progress(transient=True) as bar:
         task = bar.add_task(f"deepaugment {method}", total=total)
         result = generate(cfg, train, out, ray=ray, workers=workers,

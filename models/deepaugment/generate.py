@@ -9,7 +9,9 @@ Work is split into shards of consecutive images. A shard is a unit of work for t
 (``curation.parallel.map_unordered``); its result is recorded in a progress folder beside the output
 (``.<out>.deepaugment-progress``). A killed run resumes with the shards not yet recorded; a shard
 that was half written is redone, deterministically, over the same file names, so nothing is
-duplicated. Each shard follows the released schedule: a perturbed network drawn from its own
+duplicated. Source and output may be folders or object-store URLs (``s3://...``): workers then read
+the source images and write their outputs (one PUT each) in the store themselves, and only manifest rows
+come back to the driver; the progress folder then lives in the driver's cache. Each shard follows the released schedule: a perturbed network drawn from its own
 generator (seeded by run seed and shard index), replaced before each image with probability 0.05,
 activation distortions drawn per image. Images of equal size run through the batched path.
 """
@@ -26,7 +28,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator
 
 from curation.errors import CurateError
+from curation.objstore import is_url, join, read_bytes, write_bytes
 from splits import frozen
+from splits.remote import read_export_at
 
 log = logging.getLogger(__name__)
 SIDES = {"edsr": 128, "cae": 512}
@@ -54,15 +58,25 @@ class GenerateConfig:
 
 @dataclass
 class GenerateResult:
-    out: Path
+    out: Path | str
     written: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     shards_run: int = 0
     shards_skipped: int = 0
 
 
-def progress_dir(out: Path) -> Path:
+def progress_dir(out: Path | str) -> Path:
+    if is_url(out):  # an object-store output: the driver keeps its progress records locally
+        from splits.remote import metadata_cache
+
+        cache = metadata_cache(str(out))
+        return cache.with_name(f"{cache.name}.deepaugment-progress")
+    out = Path(out)
     return out.parent / f".{out.name}.deepaugment-progress"
+
+
+def _name(export: frozen.FrozenExport) -> str:
+    return str(export.info.get("name") or (export.location or str(export.root)).rstrip("/").rsplit("/", 1)[-1])
 
 
 def _fingerprint(cfg: GenerateConfig, source: frozen.FrozenExport, weights_sha: str) -> dict[str, Any]:
@@ -71,21 +85,26 @@ def _fingerprint(cfg: GenerateConfig, source: frozen.FrozenExport, weights_sha: 
             "source_manifest_sha256": source.manifest_sha256()}
 
 
-def generate(cfg: GenerateConfig, source_root: Path, out: Path, *, ray: str | None = None,
+def generate(cfg: GenerateConfig, source_root: Path | str, out: Path | str, *, ray: str | None = None,
              workers: int | None = None, on_shard: Callable[[dict[str, Any]], None] | None = None) -> GenerateResult:
     """Distort every image of ``cfg.subset`` of the export at ``source_root`` into the export ``out``."""
     from curation.parallel import map_unordered
 
     if cfg.method not in SIDES:
         raise CurateError(f"unknown method {cfg.method!r}; use one of: {', '.join(SIDES)}")
-    source = frozen.read_export(source_root)
+    source = read_export_at(source_root)
     rows = sorted(source.subset(cfg.subset), key=lambda r: r.path)
-    out, progress = Path(out), progress_dir(Path(out))
-    fingerprint = _fingerprint(cfg, source, frozen.sha256_file(Path(cfg.weights)))
+    if any(frozen.CONTAINER_SEP in r.path for r in rows):
+        raise CurateError(f"{source_root} is a webdataset/parquet export; DeepAugment copies images of an "
+                          "imagefolder or csv export: export the split again with --format imagefolder")
+    out = str(out).rstrip("/") if is_url(out) else Path(out)
+    progress = progress_dir(out)
+    fingerprint = _fingerprint(cfg, source, _weights_sha256(cfg.weights))
     done = _open_progress(progress, out, fingerprint)
     shards = [rows[i:i + cfg.shard_size] for i in range(0, len(rows), cfg.shard_size)]
     result = GenerateResult(out, shards_skipped=len(done))
-    jobs = [dict(index=i, rows=[_row_dict(r) for r in shard], config=asdict(cfg), source=str(source.root),
+    jobs = [dict(index=i, rows=[_row_dict(r) for r in shard], config=asdict(cfg),
+                 source=source.location or str(source.root),
                  out=str(out), workers=workers or 1)
             for i, shard in enumerate(shards) if i not in done and -1 not in done]
     options = {"num_gpus": 1} if cfg.device.startswith("cuda") else None
@@ -99,27 +118,49 @@ def generate(cfg: GenerateConfig, source_root: Path, out: Path, *, ray: str | No
     return result
 
 
-def _open_progress(progress: Path, out: Path, fingerprint: dict[str, Any]) -> dict[int, dict[str, Any]]:
+def _weights_sha256(weights: str) -> str:
+    if is_url(weights):
+        return hashlib.sha256(read_bytes(weights)).hexdigest()
+    return frozen.sha256_file(Path(weights))
+
+
+def _open_progress(progress: Path, out: Path | str, fingerprint: dict[str, Any]) -> dict[int, dict[str, Any]]:
     config_file = progress / "config.json"
+    finished, occupied = _out_state(out)
     if config_file.exists():
         if json.loads(config_file.read_text()) != fingerprint:
             raise CurateError(f"{out} holds an unfinished generation with other settings (see {config_file}); "
                               "re-run with those settings, or choose another --out")
-    elif (out / frozen.META).exists():
-        info = json.loads((out / frozen.META).read_text())
-        if info.get("deepaugment") != fingerprint:
+    elif finished is not None:
+        if finished.get("deepaugment") != fingerprint:
             raise CurateError(f"{out} already holds an export made with other settings; choose another --out")
-    elif out.exists() and any(out.iterdir()):
+    elif occupied:
         raise CurateError(f"{out} is not empty and holds no generation of ours; choose another --out")
     frozen.write_text(config_file, json.dumps(fingerprint, sort_keys=True))
     done = {}
     for path in sorted(progress.glob("shard-*.json")):
         shard = json.loads(path.read_text())
         done[int(shard["index"])] = shard
-    if not done and (out / frozen.META).exists():
-        export = frozen.read_export(out)
+    if not done and finished is not None:
+        export = read_export_at(out)
         done[-1] = {"index": -1, "rows": [_row_dict(r) for r in export.rows], "failed": export.info.get("failed", [])}
     return done
+
+
+def _out_state(out: Path | str) -> tuple[dict[str, Any] | None, bool]:
+    """(export.json of a finished export at ``out``, or None; whether ``out`` holds anything at all)."""
+    if is_url(out):
+        from curation.objstore import filesystem
+
+        fs, base = filesystem(str(out))
+        meta = f"{base.rstrip('/')}/{frozen.META}"
+        if fs.exists(meta):
+            return json.loads(fs.cat_file(meta)), True
+        return None, bool(fs.exists(base) and fs.find(base))
+    out = Path(out)
+    if (out / frozen.META).exists():
+        return json.loads((out / frozen.META).read_text()), True
+    return None, out.exists() and any(out.iterdir())
 
 
 def _row_dict(row: frozen.ManifestRow) -> dict[str, Any]:
@@ -128,7 +169,7 @@ def _row_dict(row: frozen.ManifestRow) -> dict[str, Any]:
             "license": row.license, "metadata": dict(row.metadata)}
 
 
-def _finish(cfg: GenerateConfig, source: frozen.FrozenExport, out: Path, done: dict[int, dict[str, Any]],
+def _finish(cfg: GenerateConfig, source: frozen.FrozenExport, out: Path | str, done: dict[int, dict[str, Any]],
             fingerprint: dict[str, Any], result: GenerateResult) -> None:
     import shutil
 
@@ -139,16 +180,33 @@ def _finish(cfg: GenerateConfig, source: frozen.FrozenExport, out: Path, done: d
                                                  r["source_id"], r["url"], r["owner"], r["license"], r["metadata"])
         result.failed += [tuple(f) for f in shard["failed"]]
     result.written = len(rows)
-    info = {"name": f"{source.info.get('name', source.root.name)}-deepaugment-{cfg.method}",
-            "source": source.info.get("name", source.root.name), "deepaugment": fingerprint,
+    info = {"name": f"{_name(source)}-deepaugment-{cfg.method}", "source": _name(source), "deepaugment": fingerprint,
             "multi_label": source.multi_label, "seed": cfg.seed,
             "failed": sorted([list(f) for f in result.failed])}
     card = (f"# {info['name']}\n\nDeepAugment ({cfg.method.upper()}) copies of the `{cfg.subset}` subset of "
             f"`{info['source']}` (manifest sha256 {fingerprint['source_manifest_sha256']}), made by "
             f"`curate deepaugment generate` with seed {cfg.seed}, faithful={cfg.faithful}, re-sampling rate "
             f"{cfg.resample}, precision {cfg.precision}. Labels and classes.csv are the source's. {len(result.failed)} images failed.\n")
-    frozen.write_metadata(out, info, source.classes, list(rows.values()), card)
+    if is_url(out):
+        _finish_remote(str(out), info, source.classes, list(rows.values()), card)
+    else:
+        frozen.write_metadata(out, info, source.classes, list(rows.values()), card)
     shutil.rmtree(progress_dir(out), ignore_errors=True)
+
+
+def _finish_remote(out: str, info: dict[str, Any], classes: list, rows: list[frozen.ManifestRow], card: str) -> None:
+    """Write the metadata files locally, list the images (already in the store) in SHA256SUMS by their
+    manifest digests, and upload the metadata with SHA256SUMS last."""
+    import tempfile
+
+    from splits.remote import upload
+
+    with tempfile.TemporaryDirectory(prefix="curate-deepaugment-") as tmp:
+        local = Path(tmp)
+        frozen.write_metadata(local, info, classes, rows, card)
+        sums = {**frozen.read_sums(local), **{r.path: r.sha256 for r in rows}}
+        frozen.write_text(local / frozen.SUMS, "".join(f"{sums[k]}  {k}\n" for k in sorted(sums)))
+        upload(local, out)
 
 
 # ---- one shard (runs in a worker process or a Ray task) ------------------------------------------
@@ -172,7 +230,7 @@ def run_shard(job: dict[str, Any]) -> dict[str, Any]:
     _draw(items, chain, cfg, g)
     rows = []
     for batch in _buckets(items, cfg.batch):
-        rows += _distort_and_save(batch, cfg, g, Path(job["out"]), failed)
+        rows += _distort_and_save(batch, cfg, g, job["out"], failed)
     return {"index": job["index"], "rows": rows, "failed": failed}
 
 
@@ -181,9 +239,8 @@ def _load_all(job: dict[str, Any], cfg: GenerateConfig, device: Any) -> tuple[li
 
     items, failed = [], []
     for row in job["rows"]:
-        path = Path(job["source"]) / frozen.safe_relpath(row["path"])
-        try:
-            data = path.read_bytes()
+        try:  # a file of a folder export, or an object of one in a store (read by this worker)
+            data = read_bytes(join(job["source"], frozen.safe_relpath(row["path"])))
         except OSError as exc:
             failed.append((row["path"], f"unreadable: {exc}"))
             continue
@@ -236,7 +293,7 @@ def _buckets(items: list[dict[str, Any]], batch: int) -> Iterator[list[dict[str,
             yield group[i:i + batch]
 
 
-def _distort_and_save(batch: list[dict[str, Any]], cfg: GenerateConfig, g: Any, out: Path,
+def _distort_and_save(batch: list[dict[str, Any]], cfg: GenerateConfig, g: Any, out: str,
                       failed: list) -> list[dict[str, Any]]:
     import torch
 
@@ -260,18 +317,14 @@ def to_uint8(img: Any) -> Any:
     return (img.clamp(0, 1) * 255).byte().permute(1, 2, 0).cpu().numpy()
 
 
-def _save(row: dict[str, Any], img: Any, cfg: GenerateConfig, out: Path) -> dict[str, Any]:
+def _save(row: dict[str, Any], img: Any, cfg: GenerateConfig, out: str) -> dict[str, Any]:
     from PIL import Image
 
     buf = io.BytesIO()
     Image.fromarray(to_uint8(img)).save(buf, format="JPEG", quality=JPEG_QUALITY)
     data = buf.getvalue()
     rel = PurePosixPath(frozen.safe_relpath(row["path"])).with_suffix(".jpg").as_posix()
-    target = out / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    write_bytes(join(out, rel), data)  # a temporary file renamed into place, or one PUT to an object store
     meta = {**row["metadata"], "augmented_from": row["sha256"]}
     return {**row, "path": rel, "sha256": hashlib.sha256(data).hexdigest(), "source": f"deepaugment-{cfg.method}",
             "source_id": row["path"], "metadata": meta}

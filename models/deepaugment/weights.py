@@ -10,14 +10,24 @@ from curation.errors import CurateError
 
 def read_state_dict(path: str | Path) -> dict[str, Any]:
     """A plain ``name -> tensor`` dict from a weight file (unwraps checkpoints and ``module.`` prefixes)."""
+    import io
+
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise CurateError(f"weight file {path} not found; pass the published file or train one with "
-                          "`curate deepaugment fit edsr|cae --train EXPORT`")
+    from curation.objstore import is_url, read_bytes
+
+    if is_url(path):  # weights in an object store: what every node of a cluster can read
+        try:
+            source: Any = io.BytesIO(read_bytes(str(path)))
+        except OSError as exc:
+            raise CurateError(f"weight file {path} cannot be read ({exc}); upload it there or pass a local file") from exc
+    else:
+        source = path = Path(path)
+        if not path.is_file():
+            raise CurateError(f"weight file {path} not found; pass the published file or train one with "
+                              "`curate deepaugment fit edsr|cae --train EXPORT`")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
         raise CurateError(f"cannot read weights from {path}: {exc}") from exc
     for key in ("model", "state_dict", "model_state_dict"):
