@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -111,7 +111,7 @@ def storing_threads(workers: int) -> int:
     return max(1, workers)
 
 
-def download(engine: Engine, store: ImageStore, records: Sequence[tuple], *, max_pixels: int,
+def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max_pixels: int,
              max_bytes: int, workers: int = 32, ray: str | None = None, timeout: float = 30.0, tries: int = 4,
              batch: int = 100, on_result: Callable[[DownloadStats], None] | None = None,
              stats: DownloadStats | None = None, placeholders: frozenset[str] = frozenset()) -> DownloadStats:
@@ -198,10 +198,15 @@ def download_during(engine: Engine, store: ImageStore, job_id: int, done: thread
                     poll_s: float = 0.05, **options) -> DownloadStats:
     """Download a scrape job's candidates as the job finds them, until ``done`` is set and none is left.
 
-    ``options`` are :func:`download`'s keyword arguments. Each round takes every pending candidate not
-    yet tried, so downloads start with the first search page instead of after the last one.
+    ``options`` are :func:`download`'s keyword arguments. One download runs throughout: whenever its
+    pool has room it takes the pending candidates found since, so downloads start with the first search
+    page and never wait for a round of earlier ones to finish.
     """
-    stats = DownloadStats()
+    return download(engine, store, _arriving(engine, job_id, done, poll_s), **options)
+
+
+def _arriving(engine: Engine, job_id: int, done: threading.Event, poll_s: float) -> Iterator[tuple]:
+    """The job's pending candidates, each once, as they are committed; ends when ``done`` and none is new."""
     tried: set[int] = set()
     while True:
         finished = done.is_set()
@@ -209,8 +214,8 @@ def download_during(engine: Engine, store: ImageStore, job_id: int, done: thread
             records = [r for r in select_records(session, job_id=job_id) if r[0] not in tried]
         if records:
             tried.update(r[0] for r in records)
-            download(engine, store, records, stats=stats, **options)
+            yield from records
         elif finished:
-            return stats
+            return
         else:
             done.wait(poll_s)

@@ -75,6 +75,7 @@ class PageResult:
     total: int
     pages: int
     photos: list[dict] = field(default_factory=list)
+    seconds: float = 0.0  # the worker's time on this call: the rate limiter's wait, the network, parsing
 
 
 def job_name(texts: Sequence[str], options: ScrapeOptions) -> str:

@@ -7,6 +7,8 @@ the last upload date of the page before it).
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -34,6 +36,7 @@ class ScrapeStats:
     crowded_seconds: int = 0  # upload seconds with more photos than the cap: those past it are unreachable
     failed_windows: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    seconds: Counter = field(default_factory=Counter)  # "search": worker-seconds per call; "database": storing
 
     def add(self, counts: Mapping[str, int]) -> None:
         self.new += counts["new"]
@@ -49,7 +52,10 @@ class ScrapeStats:
 
 
 def fetch_page(client: FlickrClient, options: ScrapeOptions, task: WindowTask) -> PageResult:
-    return parse_page(client.search(**options.search_params(task.text, task.low, task.high, task.page)))
+    start = time.perf_counter()
+    page = parse_page(client.search(**options.search_params(task.text, task.low, task.high, task.page)))
+    page.seconds = time.perf_counter() - start
+    return page
 
 
 def run_job(engine: Engine, client: FlickrClient, job_id: int, license_short: Mapping[str, str], *,
@@ -101,9 +107,12 @@ def _settle(engine: Engine, job_id: int, task: WindowTask, future: Future, optio
         stats.failed_windows += 1
         return []
     quota = None if options.max_per_query is None else options.max_per_query - counts.get(task.query_id, 0)
+    start = time.perf_counter()
     with session_scope(engine) as session:
         job = session.get(ScrapeJob, job_id)
         follow, page_counts = record_page(session, job, task, page, options, license_short, quota)
+    stats.seconds["database"] += time.perf_counter() - start
+    stats.seconds["search"] += page.seconds
     counts[task.query_id] = counts.get(task.query_id, 0) + page_counts["linked"]
     stats.pages += 1
     stats.add(page_counts)
