@@ -26,6 +26,9 @@ SIZES = frozenset({(500, 374), (500, 375), (240, 179), (240, 180), (100, 75), (7
 KNOWN_SHA256: set[str] = set()  # digests added at run time (tests, library users)
 KNOWN_FILE = Path(__file__).with_name("placeholder_sha256.txt")  # package data: one digest a line, '#' comments
 SIZE_SLACK = 2  # pixels of rounding between the advertised and the served size
+# grey levels between an image's mean and the template's beyond which the look cannot match: the grid
+# test allows a mean difference of 6 on the field (most of the image) and 12 on the glyph
+MEAN_SLACK = 12
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
           (b"RIFF", "webp"))
 _ALIASES = {"jpg": "jpeg", "pjpeg": "jpeg", "x-png": "png"}  # Content-Type spellings seen in the wild
@@ -134,7 +137,7 @@ def placeholder_reason(data: bytes, url: str, final_url: str = "", content_type:
     try:
         with Image.open(io.BytesIO(data)) as img:
             size = img.size
-            if _looks_like_template(img):
+            if _looks_like_template(img, data):
                 return "flickr-placeholder: looks like the photo-unavailable image"
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
         pass  # not an image these checks can read: the probe that follows says why
@@ -151,25 +154,32 @@ def is_placeholder(data: bytes, final_url: str = "") -> bool:
         return True
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return _looks_like_template(img)
+            return _looks_like_template(img, data)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
         return False  # not an image this check can read: the probe that follows says why
 
 
-def _looks_like_template(img: Image.Image) -> bool:
+def _looks_like_template(img: Image.Image, data: bytes) -> bool:
     """The drawn look, on a 64x48 grey grid; only images of a placeholder size are decoded at all.
 
-    A JPEG is decoded in draft mode (a DCT-domain downscale by 2, 4 or 8) to no less than 96 pixels a
-    side, twice the grid's: the template drawn as a JPEG then differs from the grid of a full decode
-    by under 3 grey levels, against thresholds of 12 and 6.
+    A JPEG is first decoded at an eighth of its size (its DC coefficients: block means), and one whose
+    mean grey is far from the template's is not it; otherwise it is decoded in draft mode (a DCT-domain
+    downscale by 2, 4 or 8) to no less than 96 pixels a side, twice the grid's: the template drawn as
+    a JPEG then differs from the grid of a full decode by under 3 grey levels, against thresholds of 12
+    and 6.
     """
     size = img.size
     if size not in SIZES:
         return False
+    reference, glyph = _template_grid(size)
     if img.format == "JPEG":
+        img.draft("L", (1, 1))
+        tiny = np.frombuffer(img.convert("L").tobytes(), np.uint8)
+        if abs(float(tiny.mean()) - float(reference.mean())) > MEAN_SLACK:
+            return False
+        img = Image.open(io.BytesIO(data))
         img.draft("L", (2 * _GRID[1], 2 * _GRID[1]))
     grid = np.frombuffer(img.convert("L").resize(_GRID, Image.BILINEAR).tobytes(), np.uint8).astype(np.int16)
-    reference, glyph = _template_grid(size)
     difference = np.abs(grid - reference)
     # the glyph must be there, on the flat grey field
     return bool(glyph.any()) and difference[glyph].mean() < 12 and difference[~glyph].mean() < 6

@@ -107,8 +107,8 @@ def apply_result(session: Session, store: ImageStore, result: FetchResult, stats
 
 def storing_threads(workers: int) -> int:
     """Threads beyond the ``workers`` concurrent requests: while they check and fsync what came in, the
-    requests go on (a fetch takes the server's latency, a store an fsync: about a quarter of it here)."""
-    return max(1, workers)
+    requests go on (an fsync takes about half a 50 ms round trip on a plain disk; measured in bench/download.py)."""
+    return max(1, workers // 2)
 
 
 def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max_pixels: int,
