@@ -47,8 +47,8 @@ class DownloadStats:
             lines.append(f"  {what:<54} {s[key]:8.2f} worker-s  {100 * s[key] / busy:5.1f} %")
         idle = max(0.0, busy - s["network"] - s["checks"] - s["store"])
         lines.append(f"  {'idle or queued (no task, GIL, scheduling)':<54} {idle:8.2f} worker-s  {100 * idle / busy:5.1f} %")
-        for key, what in (("database", "database (committing thread: rows, one commit a batch)"),
-                          ("waiting", "waiting for results (committing thread)")):
+        for key, what in (("database", "database (commit thread: rows, one commit a batch)"),
+                          ("waiting", "waiting for results (thread handing out fetches)")):
             lines.append(f"  {what:<54} {s[key]:8.2f} s         {100 * s[key] / wall_s:5.1f} % of wall")
         return "\n".join(lines)
 
@@ -129,25 +129,63 @@ def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max
                                   for rid, url, *rest in records)
     results = map_unordered(fetch, tasks, workers=threads, kind="threads", ray=ray, max_pending=threads * 2,
                             ray_options={"num_cpus": 0.25} if ray else None)
+    committer = _Committer(lambda done: _commit(engine, store, done, stats, max_pixels, max_bytes), on_result, stats)
     pending: list[FetchResult] = []
     waited = time.perf_counter()
-    for result in results:
-        stats.seconds["waiting"] += time.perf_counter() - waited
-        pending.append(result)
-        for key, value in zip(("network", "checks", "store"), result.seconds):
-            stats.seconds[key] += value
-        if len(pending) >= batch:
-            _commit(engine, store, pending, stats, max_pixels, max_bytes)
-            pending = []
-            if on_result:
-                on_result(stats)
-        waited = time.perf_counter()
-    if pending:
-        _commit(engine, store, pending, stats, max_pixels, max_bytes)
-        if on_result:
-            on_result(stats)
+    try:
+        for result in results:
+            stats.seconds["waiting"] += time.perf_counter() - waited
+            pending.append(result)
+            if len(pending) >= batch:
+                committer.put(pending)
+                pending = []
+            waited = time.perf_counter()
+        if pending:
+            committer.put(pending)
+    finally:
+        committer.close()
     log.info("%s", stats.summary())
     return stats
+
+
+class _Committer:
+    """Commits batches on its own thread, so the loop that hands out fetches never stops for a commit
+    (an fsync of the database, queued behind the store's). At most two batches wait; an error in a
+    commit stops the download at the next batch and is raised by :meth:`close`."""
+
+    def __init__(self, commit: Callable[[list[FetchResult]], None], on_result, stats: DownloadStats):
+        import queue
+
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._commit, self._on_result, self._stats = commit, on_result, stats
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="download-commit", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (results := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: nothing more is committed after a failure
+            try:
+                for result in results:
+                    for key, value in zip(("network", "checks", "store"), result.seconds):
+                        self._stats.seconds[key] += value
+                self._commit(results)
+                if self._on_result:
+                    self._on_result(self._stats)
+            except BaseException as exc:  # raised in the calling thread by close()
+                self._error = exc
+
+    def put(self, results: list[FetchResult]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(results)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _commit(engine: Engine, store: ImageStore, results: list[FetchResult], stats: DownloadStats, max_pixels: int,
