@@ -155,3 +155,19 @@ def test_a_second_with_more_than_the_cap_is_counted_and_the_rest_still_found(eng
     found = _found(engine)["goldfish"]
     assert len(found) == len(set(found)) == len(matched) - (at_crowded - CAP)  # all but the 15 past the cap
     assert {p.id for p in matched if p.dateupload > crowded} <= set(found)
+
+
+def test_the_emulator_sorts_oldest_first_and_keeps_both_date_bounds_inclusive(bursty):
+    """Flickr: min_upload_date is 'greater than or equal', max_upload_date 'less than or equal'."""
+    import flickrapi
+
+    api = flickrapi.FlickrAPI(bursty.api_key, bursty.api_secret, format="parsed-json", store_token=False)
+    api.REST_URL = bursty.rest_url
+    dates = sorted(p.dateupload for p in bursty.corpus.photos if _matches(p, "goldfish"))
+    low, high = dates[10], dates[30]
+    photos = api.photos.search(text="goldfish", min_upload_date=low, max_upload_date=high, sort="date-posted-asc",
+                               content_type=1, safe_search=1,
+                               per_page=100, extras="date_upload")["photos"]
+    got = [int(p["dateupload"]) for p in photos["photo"]]
+    assert got == sorted(got) and got[0] == low and got[-1] == high
+    assert int(photos["total"]) == sum(low <= d <= high for d in dates)
