@@ -25,6 +25,7 @@ test-fast: venv
 	$(PY) -m pytest -q -m "not slow and not browser"
 
 bench: venv
+	$(PIP) install -e '.[bench]'
 	for f in bench/*.py; do $(PY) $$f || exit 1; done
 
 clean:

@@ -98,7 +98,8 @@ class ScrapeWindow(Base):
     pages: Mapped[Optional[int]] = mapped_column(Integer)
     total_reported: Mapped[Optional[int]] = mapped_column(Integer)
     found: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | split | done | failed
+    # pending | done | continued (past the cap, by a window from its last upload date) | failed; split: older jobs
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     error: Mapped[Optional[str]] = mapped_column(Text)
 
 

@@ -41,6 +41,9 @@ class FetchTask:
     max_pixels: int = 178_956_970
     advertised: tuple[int, int] | None = None  # the size the search result gave for this URL
     placeholders: frozenset[str] = frozenset()  # extra placeholder digests (the workspace's)
+    # at most this many requests of this process in flight at once (None: one per thread); a pool with
+    # more threads than this keeps every connection busy while other threads check and fsync
+    connections: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class FetchResult:
     error: str | None = None
     attempts: int = 1
     probe: Probe | None = None  # set when the worker already probed (and stored) the bytes
+    sha256: str | None = None  # set when the worker stored the bytes under this digest
+    seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)  # this worker's time in network, checks, store
 
 
 def _pool():
@@ -62,6 +67,18 @@ def _pool():
         with _state_lock:
             pool = _state.setdefault("pool", urllib3.PoolManager(maxsize=64, headers={"User-Agent": USER_AGENT}))
     return pool
+
+
+def _gate(connections: int | None) -> threading.BoundedSemaphore | None:
+    """The process-wide semaphore that holds concurrent requests to ``connections``."""
+    if connections is None:
+        return None
+    gates: dict = _state.get("gates") or _state.setdefault("gates", {})  # type: ignore[assignment]
+    gate = gates.get(connections)
+    if gate is None:
+        with _state_lock:
+            gate = gates.setdefault(connections, threading.BoundedSemaphore(connections))
+    return gate
 
 
 def _rng() -> random.Random:
@@ -116,44 +133,94 @@ def fetch(task: FetchTask) -> FetchResult:
     from urllib3 import exceptions as e
 
     host = urlsplit(task.url).netloc
-    reason = "no attempt"
+    reason, network = "no attempt", 0.0
     for attempt in range(1, task.tries + 1):
         wait = _pause(host)
         if wait > 0:
             time.sleep(min(wait, task.max_retry_after))
+        gate = _gate(task.connections)
+        if gate is not None:
+            gate.acquire()
+        start = time.perf_counter()
         try:
             outcome = _get(task)
         except (e.TimeoutError, e.MaxRetryError) as exc:
             cause = getattr(exc, "reason", exc)  # NewConnectionError subclasses ConnectTimeoutError in urllib3 2
             timeout = isinstance(cause, e.TimeoutError) and not isinstance(cause, e.NewConnectionError)
-            outcome = ("retry", None, "timeout" if timeout else f"network: {str(exc)[:150]}")
+            outcome = ("retry", None, "timeout" if timeout else f"network: {str(exc)[:150]}", None)
         except e.ProtocolError as exc:
             short = "IncompleteRead" in str(exc) or "incomplete" in str(exc).lower()
             outcome = ("retry", None, "truncated: connection closed before the promised length" if short
-                       else f"network: {str(exc)[:150]}")
+                       else f"network: {str(exc)[:150]}", None)
         except (e.HTTPError, OSError, ValueError) as exc:
-            outcome = ("retry", None, f"network: {type(exc).__name__}: {str(exc)[:150]}")
-        kind, data, reason = outcome
-        info = _prestore(task, data) if kind == "ok" and task.store_root and data is not None else None
-        if kind in ("ok", "rejected", "failed"):
-            return FetchResult(task.record_id, kind, data, reason, attempt, info)
+            outcome = ("retry", None, f"network: {type(exc).__name__}: {str(exc)[:150]}", None)
+        finally:
+            if gate is not None:
+                gate.release()
+        network += time.perf_counter() - start
+        kind, data, reason, meta = outcome
+        if kind == "ok" and data is not None:
+            return _checked(task, data, meta, attempt, network)
+        if kind in ("rejected", "failed"):
+            return FetchResult(task.record_id, kind, data, reason, attempt, seconds=(network, 0.0, 0.0))
         if attempt < task.tries and not reason.startswith("http-429"):
             time.sleep(task.backoff_s * 2 ** (attempt - 1) * (0.5 + _rng().random() / 2))
-    return FetchResult(task.record_id, "failed", None, reason, task.tries)
+    return FetchResult(task.record_id, "failed", None, reason, task.tries, seconds=(network, 0.0, 0.0))
 
 
-def _prestore(task: FetchTask, data: bytes) -> Probe:
-    """Probe the bytes and store good ones from the worker thread (decoding and fsync in parallel)."""
-    from curation.images import probe
-    from curation.store import open_store
+def _checked(task: FetchTask, data: bytes, meta: tuple[str, str | None], attempt: int,
+             network: float) -> FetchResult:
+    """The checks every fetched body goes through in the worker: placeholder, then (local runs) the probe
+    and the store. Each digest is computed once here, not again by the committing thread."""
+    from curation.store import open_store, sha256_bytes
 
-    info = probe(data, max_pixels=task.max_pixels, max_bytes=task.max_bytes)
+    start = time.perf_counter()
+    digest = sha256_bytes(data)
+    final_url, content_type = meta
+    why = placeholder_reason(data, task.url, final_url, content_type, task.advertised, task.placeholders, digest)
+    if why:
+        return FetchResult(task.record_id, "rejected", None, why, attempt,
+                           seconds=(network, time.perf_counter() - start, 0.0))
+    if not task.store_root:  # Ray workers may not share the store's disk: the caller probes and stores
+        return FetchResult(task.record_id, "ok", data, None, attempt,
+                           seconds=(network, time.perf_counter() - start, 0.0))
+    info = check_image(data, task.max_pixels, task.max_bytes)
+    checked = time.perf_counter()
+    stored = None
     if info.ok:
-        open_store(task.store_root).put(data)
-    return info
+        stored = open_store(task.store_root).put(data)
+    return FetchResult(task.record_id, "ok", data, None, attempt, info, stored,
+                       (network, checked - start, time.perf_counter() - checked))
 
 
-def _get(task: FetchTask) -> tuple[str, bytes | None, str | None]:
+def check_image(data: bytes, max_pixels: int, max_bytes: int) -> Probe:
+    """The probe's header checks (format, pixel cap, size cap) and a body that is complete.
+
+    A body that ends with its format's trailer (JPEG's EOI marker, PNG's IEND chunk, GIF's ';') was not
+    cut short and is not decoded here: the filters decode every image anyway and reject what fails.
+    Any other body is fully decoded, so a cut-off transfer is still caught now and retried later.
+    """
+    from curation.images import probe
+
+    info = probe(data, max_pixels=max_pixels, max_bytes=max_bytes, full_decode=False)
+    if not info.ok or _has_trailer(data, info.format):
+        return info
+    return probe(data, max_pixels=max_pixels, max_bytes=max_bytes, full_decode=True)
+
+
+def _has_trailer(data: bytes, fmt: str | None) -> bool:
+    tail = data[-64:].rstrip(b"\x00\r\n\t ")
+    if fmt == "JPEG":
+        return tail.endswith(b"\xff\xd9")
+    if fmt == "PNG":
+        return tail.endswith(b"IEND\xaeB`\x82")
+    if fmt == "GIF":
+        return tail.endswith(b";")
+    return False
+
+
+def _get(task: FetchTask) -> tuple[str, bytes | None, str | None, tuple[str, str | None] | None]:
+    """One GET: (outcome, body, reason, (final URL, Content-Type) of a 200 answer)."""
     import urllib3
 
     if not task.url.startswith(("http://", "https://")):
@@ -167,31 +234,27 @@ def _get(task: FetchTask) -> tuple[str, bytes | None, str | None]:
         if status == 429:
             delay = min(retry_after_seconds(response.headers.get("Retry-After"), 5.0), task.max_retry_after)
             _pause(urlsplit(task.url).netloc, time.monotonic() + delay)
-            return "retry", None, f"http-429 (retry after {delay:.0f}s)"
+            return "retry", None, f"http-429 (retry after {delay:.0f}s)", None
         if status >= 500 or status in TRANSIENT_HTTP:
-            return "retry", None, f"http-{status}"
+            return "retry", None, f"http-{status}", None
         if status != 200:  # 404, 410, 403 ...: the photo is gone or closed, retrying will not help
-            return "rejected", None, f"http-{status}: {HTTP_REASONS.get(status, 'refused by the server')}"
+            return "rejected", None, f"http-{status}: {HTTP_REASONS.get(status, 'refused by the server')}", None
         if robots_forbid(response.headers.get("X-Robots-Tag")):
-            return "rejected", None, "robots-noai: X-Robots-Tag forbids AI use"
+            return "rejected", None, "robots-noai: X-Robots-Tag forbids AI use", None
         promised = response.headers.get("Content-Length", "")
         if promised.isdigit() and int(promised) > task.max_bytes:
-            return "rejected", None, f"too-large: {promised} bytes > cap {task.max_bytes}"
+            return "rejected", None, f"too-large: {promised} bytes > cap {task.max_bytes}", None
         chunks, size = [], 0
-        for chunk in response.stream(64 * 1024):
+        for chunk in response.stream(256 * 1024):
             size += len(chunk)
             if size > task.max_bytes:
-                return "rejected", None, f"too-large: over {task.max_bytes} bytes"
+                return "rejected", None, f"too-large: over {task.max_bytes} bytes", None
             chunks.append(chunk)
         reuse = True
         data = b"".join(chunks)
         if promised.isdigit() and len(data) < int(promised):
-            return "retry", None, f"truncated: {len(data)} of {promised} bytes"
-        why = placeholder_reason(data, task.url, response.geturl() or task.url, response.headers.get("Content-Type"),
-                                 task.advertised, task.placeholders)
-        if why:
-            return "rejected", None, why
-        return "ok", data, None
+            return "retry", None, f"truncated: {len(data)} of {promised} bytes", None
+        return "ok", data, None, (response.geturl() or task.url, response.headers.get("Content-Type"))
     finally:
         if reuse:
             response.release_conn()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 from urllib.parse import urlsplit
 
+import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 SIZES = frozenset({(500, 374), (500, 375), (240, 179), (240, 180), (100, 75), (75, 75), (150, 150), (320, 240),
@@ -25,6 +26,9 @@ SIZES = frozenset({(500, 374), (500, 375), (240, 179), (240, 180), (100, 75), (7
 KNOWN_SHA256: set[str] = set()  # digests added at run time (tests, library users)
 KNOWN_FILE = Path(__file__).with_name("placeholder_sha256.txt")  # package data: one digest a line, '#' comments
 SIZE_SLACK = 2  # pixels of rounding between the advertised and the served size
+# grey levels between an image's mean and the template's beyond which the look cannot match: the grid
+# test allows a mean difference of 6 on the field (most of the image) and 12 on the glyph
+MEAN_SLACK = 12
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpeg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
           (b"RIFF", "webp"))
 _ALIASES = {"jpg": "jpeg", "pjpeg": "jpeg", "x-png": "png"}  # Content-Type spellings seen in the wild
@@ -109,30 +113,36 @@ def template_png(size: tuple[int, int] = (500, 374)) -> bytes:
 
 
 @lru_cache(maxsize=16)
-def _template_grid(size: tuple[int, int]) -> bytes:
-    return template(size).convert("L").resize(_GRID, Image.BILINEAR).tobytes()
+def _template_grid(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The template's grey grid at ``size`` and the mask of its glyph (darker than the field)."""
+    grid = np.frombuffer(template(size).convert("L").resize(_GRID, Image.BILINEAR).tobytes(), np.uint8)
+    grid = grid.astype(np.int16)
+    return grid, grid < 225
 
 
 def placeholder_reason(data: bytes, url: str, final_url: str = "", content_type: str | None = None,
-                       advertised: tuple[int, int] | None = None, known: Iterable[str] = ()) -> str | None:
+                       advertised: tuple[int, int] | None = None, known: Iterable[str] = (),
+                       digest: str | None = None) -> str | None:
     """Why ``data`` is (or stands in for) Flickr's deleted-photo placeholder rather than the photo, else None.
 
-    Every reason starts with ``flickr-placeholder:`` and names the signal that caught it.
+    Every reason starts with ``flickr-placeholder:`` and names the signal that caught it. ``digest`` is
+    the sha256 of ``data`` where the caller has it already; the bytes are opened once for all checks.
     """
     if "photo_unavailable" in (final_url or ""):
         return "flickr-placeholder: redirected to photo_unavailable"
-    digest = hashlib.sha256(data).hexdigest()
+    digest = digest or hashlib.sha256(data).hexdigest()
     if digest in KNOWN_SHA256 or digest in known or digest in _package_digests():
         return "flickr-placeholder: a known placeholder file (its sha256 is listed)"
-    if is_placeholder(data):
-        return "flickr-placeholder: looks like the photo-unavailable image"
+    size = None
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            size = img.size
+            if _looks_like_template(img, data):
+                return "flickr-placeholder: looks like the photo-unavailable image"
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+        pass  # not an image these checks can read: the probe that follows says why
     why = type_mismatch(data, final_url or url, content_type)
-    if why is None:
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                size = img.size
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
-            return None  # not an image this check can read: the probe that follows says why
+    if why is None and size is not None:
         why = size_mismatch(size, advertised)
     return f"flickr-placeholder: {why}" if why else None
 
@@ -144,13 +154,32 @@ def is_placeholder(data: bytes, final_url: str = "") -> bool:
         return True
     try:
         with Image.open(io.BytesIO(data)) as img:
-            if img.size not in SIZES:
-                return False
-            grid = img.convert("L").resize(_GRID, Image.BILINEAR).tobytes()
-            size = img.size
+            return _looks_like_template(img, data)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
         return False  # not an image this check can read: the probe that follows says why
-    reference = _template_grid(size)
-    glyph = [abs(a - b) for a, b in zip(grid, reference) if b < 225]  # the glyph must be there ...
-    field = [abs(a - b) for a, b in zip(grid, reference) if b >= 225]  # ... on the flat grey field
-    return bool(glyph) and sum(glyph) / len(glyph) < 12 and sum(field) / len(field) < 6
+
+
+def _looks_like_template(img: Image.Image, data: bytes) -> bool:
+    """The drawn look, on a 64x48 grey grid; only images of a placeholder size are decoded at all.
+
+    A JPEG is first decoded at an eighth of its size (its DC coefficients: block means), and one whose
+    mean grey is far from the template's is not it; otherwise it is decoded in draft mode (a DCT-domain
+    downscale by 2, 4 or 8) to no less than 96 pixels a side, twice the grid's: the template drawn as
+    a JPEG then differs from the grid of a full decode by under 3 grey levels, against thresholds of 12
+    and 6.
+    """
+    size = img.size
+    if size not in SIZES:
+        return False
+    reference, glyph = _template_grid(size)
+    if img.format == "JPEG":
+        img.draft("L", (1, 1))
+        tiny = np.frombuffer(img.convert("L").tobytes(), np.uint8)
+        if abs(float(tiny.mean()) - float(reference.mean())) > MEAN_SLACK:
+            return False
+        img = Image.open(io.BytesIO(data))
+        img.draft("L", (2 * _GRID[1], 2 * _GRID[1]))
+    grid = np.frombuffer(img.convert("L").resize(_GRID, Image.BILINEAR).tobytes(), np.uint8).astype(np.int16)
+    difference = np.abs(grid - reference)
+    # the glyph must be there, on the flat grey field
+    return bool(glyph.any()) and difference[glyph].mean() < 12 and difference[~glyph].mean() < 6

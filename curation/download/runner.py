@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from curation.db.models import QuerySource, SourceRecord
+from curation.db.models import Image, QuerySource, SourceRecord
 from curation.db.session import session_scope
 from curation.download.fetch import FetchResult, FetchTask, fetch
 from curation.ingest.records import attach_bytes, preload_images
@@ -31,6 +32,25 @@ class DownloadStats:
     downloaded: int = 0
     failed: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)
+    # where the time went: thread-seconds of the fetch workers (network, checks, store) and wall seconds
+    # of the committing thread (database, waiting for results)
+    seconds: Counter = field(default_factory=Counter)
+
+    def profile(self, wall_s: float, workers: int) -> str:
+        """Where the time went, one line per part, as shares of the workers' and the committer's time."""
+        s = self.seconds
+        busy = wall_s * workers
+        lines = [f"profile of {wall_s:.2f} s with {workers} fetch workers ({busy:.1f} worker-seconds):"]
+        for key, what in (("network", "network (request to last byte, incl. server latency)"),
+                          ("checks", "checks (sha256, placeholder, header probe, trailer)"),
+                          ("store", "store (write, fsync, rename)")):
+            lines.append(f"  {what:<54} {s[key]:8.2f} worker-s  {100 * s[key] / busy:5.1f} %")
+        idle = max(0.0, busy - s["network"] - s["checks"] - s["store"])
+        lines.append(f"  {'idle or queued (no task, GIL, scheduling)':<54} {idle:8.2f} worker-s  {100 * idle / busy:5.1f} %")
+        for key, what in (("database", "database (commit thread: rows, one commit a batch)"),
+                          ("waiting", "waiting for results (thread handing out fetches)")):
+            lines.append(f"  {what:<54} {s[key]:8.2f} s         {100 * s[key] / wall_s:5.1f} % of wall")
+        return "\n".join(lines)
 
     def summary(self) -> str:
         def fmt(counter: Counter) -> str:
@@ -85,7 +105,13 @@ def apply_result(session: Session, store: ImageStore, result: FetchResult, stats
     (stats.failed if result.status == "failed" else stats.rejected)[record.error.split(":", 1)[0].split(" ")[0]] += 1
 
 
-def download(engine: Engine, store: ImageStore, records: Sequence[tuple], *, max_pixels: int,
+def storing_threads(workers: int) -> int:
+    """Threads beyond the ``workers`` concurrent requests: while they check and fsync what came in, the
+    requests go on (an fsync takes about half a 50 ms round trip on a plain disk; measured in bench/download.py)."""
+    return max(1, workers // 2)
+
+
+def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max_pixels: int,
              max_bytes: int, workers: int = 32, ray: str | None = None, timeout: float = 30.0, tries: int = 4,
              batch: int = 100, on_result: Callable[[DownloadStats], None] | None = None,
              stats: DownloadStats | None = None, placeholders: frozenset[str] = frozenset()) -> DownloadStats:
@@ -97,47 +123,130 @@ def download(engine: Engine, store: ImageStore, records: Sequence[tuple], *, max
     # workers store good images themselves where they can reach the store: always on this machine, and
     # on any machine when the store is an object-store URL (a local folder is not shared with Ray workers)
     store_root = store.url if (store.remote or not ray) else None
+    threads = workers if ray else workers + storing_threads(workers)
     tasks: Iterator[FetchTask] = (FetchTask(rid, url, max_bytes=max_bytes, timeout=timeout, tries=tries,
                                             store_root=store_root, max_pixels=max_pixels,
-                                            advertised=rest[0] if rest else None, placeholders=placeholders)
+                                            advertised=rest[0] if rest else None, placeholders=placeholders,
+                                            connections=None if ray else workers)
                                   for rid, url, *rest in records)
-    results = map_unordered(fetch, tasks, workers=workers, kind="threads", ray=ray, max_pending=workers * 2,
+    results = map_unordered(fetch, tasks, workers=threads, kind="threads", ray=ray, max_pending=threads * 2,
                             ray_options={"num_cpus": 0.25} if ray else None)
+    committer = _Committer(lambda done: _commit(engine, store, done, stats, max_pixels, max_bytes), on_result, stats)
     pending: list[FetchResult] = []
-    for result in results:
-        pending.append(result)
-        if len(pending) >= batch:
-            _commit(engine, store, pending, stats, max_pixels, max_bytes)
-            pending = []
-            if on_result:
-                on_result(stats)
-    if pending:
-        _commit(engine, store, pending, stats, max_pixels, max_bytes)
-        if on_result:
-            on_result(stats)
+    waited = time.perf_counter()
+    try:
+        for result in results:
+            stats.seconds["waiting"] += time.perf_counter() - waited
+            pending.append(result)
+            if len(pending) >= batch:
+                committer.put(pending)
+                pending = []
+            waited = time.perf_counter()
+        if pending:
+            committer.put(pending)
+    finally:
+        committer.close()
     log.info("%s", stats.summary())
     return stats
 
 
+class _Committer:
+    """Commits batches on its own thread, so the loop that hands out fetches never stops for a commit
+    (an fsync of the database, queued behind the store's). At most two batches wait; an error in a
+    commit stops the download at the next batch and is raised by :meth:`close`."""
+
+    def __init__(self, commit: Callable[[list[FetchResult]], None], on_result, stats: DownloadStats):
+        import queue
+
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._commit, self._on_result, self._stats = commit, on_result, stats
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="download-commit", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (results := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: nothing more is committed after a failure
+            try:
+                for result in results:
+                    for key, value in zip(("network", "checks", "store"), result.seconds):
+                        self._stats.seconds[key] += value
+                self._commit(results)
+                if self._on_result:
+                    self._on_result(self._stats)
+            except BaseException as exc:  # raised in the calling thread by close()
+                self._error = exc
+
+    def put(self, results: list[FetchResult]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(results)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def _commit(engine: Engine, store: ImageStore, results: list[FetchResult], stats: DownloadStats, max_pixels: int,
             max_bytes: int) -> None:
+    """One transaction for a batch: images the workers stored take a few set-wise statements; the rest
+    (failures, bytes still to probe and store) go through :func:`apply_result` one by one."""
+    start = time.perf_counter()
+    stored = [r for r in results if r.status == "ok" and r.sha256 and r.probe is not None and r.probe.ok]
+    others = [r for r in results if not (r.status == "ok" and r.sha256 and r.probe is not None and r.probe.ok)]
     with session_scope(engine) as session:
-        ids = [r.record_id for r in results]
-        list(session.scalars(select(SourceRecord).where(SourceRecord.id.in_(ids))))  # one query for the batch
-        known = preload_images(session, [r.data for r in results if r.status == "ok" and r.data is not None])
-        with session.no_autoflush:  # new images are inserted together when the batch commits
-            for result in results:
-                apply_result(session, store, result, stats, max_pixels, max_bytes, known)
+        if stored:
+            stats.downloaded += link_stored(session, stored)
+            stats.attempted += len(stored)
+        if others:
+            list(session.scalars(select(SourceRecord).where(SourceRecord.id.in_([r.record_id for r in others]))))
+            known = preload_images(session, [r.data for r in others if r.status == "ok" and r.data is not None])
+            with session.no_autoflush:  # new images are inserted together when the batch commits
+                for result in others:
+                    apply_result(session, store, result, stats, max_pixels, max_bytes, known)
+    stats.seconds["database"] += time.perf_counter() - start
+
+
+def link_stored(session: Session, results: Sequence[FetchResult]) -> int:
+    """Insert the ``Image`` rows that are new and mark the records downloaded, in four statements for
+    the batch (an ORM object per row costs more than the download of the image); returns the records."""
+    digests = {r.sha256 for r in results}
+    ids = dict(session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(digests))).all())
+    new: dict[str, dict] = {}
+    for r in results:
+        if r.sha256 not in ids and r.sha256 not in new:
+            info = r.probe
+            new[r.sha256] = {"sha256": r.sha256, "width": info.width, "height": info.height, "format": info.format,
+                             "mode": info.mode, "n_bytes": len(r.data or b""), "n_frames": info.n_frames}
+    if new:
+        session.execute(insert(Image), list(new.values()))
+        ids.update(session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(list(new)))).all())
+    present = set(session.scalars(select(SourceRecord.id).where(SourceRecord.id.in_([r.record_id for r in results]))))
+    rows = [{"rid": r.record_id, "image": ids[r.sha256], "tries": r.attempts} for r in results if r.record_id in present]
+    if rows:
+        session.connection().execute(
+            update(SourceRecord.__table__).where(SourceRecord.__table__.c.id == bindparam("rid"))
+            .values(image_id=bindparam("image"), status="downloaded", error=None,
+                    attempts=func.coalesce(SourceRecord.__table__.c.attempts, 0) + bindparam("tries")), rows)
+    return len(rows)
 
 
 def download_during(engine: Engine, store: ImageStore, job_id: int, done: threading.Event, *,
                     poll_s: float = 0.05, **options) -> DownloadStats:
     """Download a scrape job's candidates as the job finds them, until ``done`` is set and none is left.
 
-    ``options`` are :func:`download`'s keyword arguments. Each round takes every pending candidate not
-    yet tried, so downloads start with the first search page instead of after the last one.
+    ``options`` are :func:`download`'s keyword arguments. One download runs throughout: whenever its
+    pool has room it takes the pending candidates found since, so downloads start with the first search
+    page and never wait for a round of earlier ones to finish.
     """
-    stats = DownloadStats()
+    return download(engine, store, _arriving(engine, job_id, done, poll_s), **options)
+
+
+def _arriving(engine: Engine, job_id: int, done: threading.Event, poll_s: float) -> Iterator[tuple]:
+    """The job's pending candidates, each once, as they are committed; ends when ``done`` and none is new."""
     tried: set[int] = set()
     while True:
         finished = done.is_set()
@@ -145,8 +254,8 @@ def download_during(engine: Engine, store: ImageStore, job_id: int, done: thread
             records = [r for r in select_records(session, job_id=job_id) if r[0] not in tried]
         if records:
             tried.update(r[0] for r in records)
-            download(engine, store, records, stats=stats, **options)
+            yield from records
         elif finished:
-            return stats
+            return
         else:
             done.wait(poll_s)

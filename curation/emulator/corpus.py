@@ -220,3 +220,21 @@ def write_reference_set(corpus: Corpus, folder: Path) -> list[Path]:
         path.write_bytes(R.encode(img, quality=95))
         out.append(path)
     return out
+
+
+def with_bursty_uploads(corpus: Corpus, rng: np.random.Generator, *, bursts: int = 6, share: float = 0.7,
+                        burst_s: int = 3600) -> Corpus:
+    """The same photos with upload dates bunched the way real uploads are: ``share`` of them fall into
+    ``bursts`` short bursts of ``burst_s`` seconds (an event, a bulk upload), so many photos share an
+    upload second, and the rest stay spread over the whole range. Searches over such a catalogue hit the
+    cap in a few narrow windows, which is what a scraper's paging has to cope with."""
+    cfg = corpus.config
+    starts = rng.integers(cfg.first_upload, cfg.last_upload - burst_s, size=bursts)
+    photos = []
+    for photo in corpus.photos:
+        if rng.random() < share:
+            uploaded = int(starts[int(rng.integers(0, bursts))] + rng.integers(0, burst_s))
+            taken = dt.datetime.fromtimestamp(uploaded - int(rng.integers(0, 30 * 86400)), dt.timezone.utc)
+            photo = replace(photo, dateupload=uploaded, datetaken=taken.strftime("%Y-%m-%d %H:%M:%S"))
+        photos.append(photo)
+    return Corpus(cfg, corpus.seed, photos, list(corpus.reference))

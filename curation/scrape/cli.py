@@ -117,7 +117,7 @@ def _run(cli: CliContext, **kw) -> None:
         task = bar.add_task("searching")
 
         def show(s) -> None:
-            bar.update(task, description=f"searching: {s.pages} pages, {s.new} new photos, {s.splits} window splits")
+            bar.update(task, description=f"searching: {s.pages} pages, {s.new} new photos, {s.continued} windows continued")
 
         if kw["no_download"] or kw["ray"]:
             stats = run_job(engine, client, job_id, shorts, workers=kw["workers"], on_page=show)
@@ -128,8 +128,11 @@ def _run(cli: CliContext, **kw) -> None:
                 max_bytes=settings.max_image_bytes, placeholders=workspace_placeholders(settings))
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(stats.skipped.items())) or "none"
     click.echo(f"searched {stats.pages} pages ({client.calls} calls, {client.retries} retries): {stats.new} new photos, "
-               f"{stats.known} already known, {stats.splits} date-window splits, {stats.failed_windows} failed windows, "
-               f"skipped {skipped}")
+               f"{stats.known} already known ({stats.repeats} repeats), {stats.continued} windows continued past the "
+               f"cap, {stats.empty_windows} empty windows, {stats.failed_windows} failed windows, skipped {skipped}")
+    if stats.crowded_seconds:
+        click.echo(f"{stats.crowded_seconds} upload seconds hold more photos than Flickr's cap; those past it cannot "
+                   "be reached by date: narrow the query (e.g. --license) to reach them", err=True)
     if stats.failed_windows:
         click.echo("some windows failed after retries; run the same command again to retry them", err=True)
     if downloads is not None:

@@ -1,6 +1,14 @@
 """A scrape job's state in the database: its queries' upload-date windows (the resumable cursor), and
 the photos each page found. Functions here take a Session and never commit; the runner commits after
 every page, so a killed job loses at most the page in flight and a rerun fetches it again.
+
+Keyset pagination by upload date: a query's search is sorted oldest first and paged through; every
+page's photos are kept. Flickr answers only the first ``cap`` (about 4,000) results of a search, so
+when a window has more, its last reachable page ends the window ("continued") and a new window starts
+at the last upload date seen (inclusive: photos that share that second are fetched again and counted
+as repeats, never stored twice). The pending window row, with its start date and next page, is the
+keyset cursor a rerun resumes from. Calls per query come to about Σ⌈matched/per_page⌉ plus one page
+per continuation for the repeats at each boundary.
 """
 
 from __future__ import annotations
@@ -8,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
@@ -39,7 +46,7 @@ class ScrapeOptions:
 
     def search_params(self, text: str, low: int, high: int, page: int) -> dict:
         params = {"text": text, "min_upload_date": low, "max_upload_date": high - 1, "page": page,
-                  "per_page": self.per_page, "sort": "date-posted-desc", "safe_search": self.safe_search,
+                  "per_page": self.per_page, "sort": "date-posted-asc", "safe_search": self.safe_search,
                   "media": self.media, "license": ",".join(self.licenses),
                   "extras": ",".join((*EXTRAS, *self.sizes, "url_z", "url_m"))}
         if self.content_type:
@@ -68,6 +75,7 @@ class PageResult:
     total: int
     pages: int
     photos: list[dict] = field(default_factory=list)
+    seconds: float = 0.0  # the worker's time on this call: the rate limiter's wait, the network, parsing
 
 
 def job_name(texts: Sequence[str], options: ScrapeOptions) -> str:
@@ -131,28 +139,59 @@ def record_page(session: Session, job: ScrapeJob, task: WindowTask, page: PageRe
                 license_short: Mapping[str, str], quota: int | None) -> tuple[list[WindowTask], dict[str, int]]:
     """Store one fetched page and advance the window's cursor; returns the follow-up tasks and counts.
 
-    A first page that reports ``cap`` or more results splits its window in two (by upload date), unless
-    the window is one second wide. Photos already known (other pages, windows or queries) are linked,
-    not duplicated.
+    A window whose first page reports more results than its reachable pages hold is paged to its last
+    reachable page and then continued by a new window from the last upload date seen. Photos already
+    known (other pages, windows or queries) are linked, not duplicated.
     """
     window = session.get(ScrapeWindow, task.window_id)
     counts = store_photos(session, job.id, task.query_id, page.photos, options, license_short, quota)
+    counts.update(empty=0, continued=0, crowded=0)
     window.found += counts["linked"]
     if task.page == 1:
         window.total_reported, window.pages = page.total, page.pages
-        if page.total >= options.cap and task.high - task.low > 1:
-            window.status = "split"
-            mid = (task.low + task.high) // 2
-            return [_child(session, window, task, lo, hi) for lo, hi in ((task.low, mid), (mid, task.high))], counts
-    last = min(window.pages or page.pages, math.ceil(options.cap / options.per_page))
+        counts["empty"] = int(page.total == 0)
+    reachable = max(1, options.cap // options.per_page)  # whole pages within the cap: no wrapped repeats
+    total = window.total_reported if window.total_reported is not None else page.total
+    over = total > reachable * options.per_page
+    last = reachable if over else min(window.pages or page.pages, reachable)
     window.next_page = task.page + 1
-    if window.next_page > last or not page.photos or (quota is not None and counts["linked"] >= quota):
+    if quota is not None and counts["linked"] >= quota or not page.photos:
         window.status = "done"
         return [], counts
-    return [WindowTask(window.id, task.query_id, task.text, task.low, task.high, window.next_page)], counts
+    if window.next_page <= last:
+        return [WindowTask(window.id, task.query_id, task.text, task.low, task.high, window.next_page)], counts
+    window.status = "done"
+    if not over:
+        return [], counts
+    return _continue(session, window, task, page, counts), counts
+
+
+def _continue(session: Session, window: ScrapeWindow, task: WindowTask, page: PageResult,
+              counts: dict[str, int]) -> list[WindowTask]:
+    """The window past the cap: from the last upload date seen, or, if a single second holds more than
+    the cap, from the next second (the rest of that second cannot be reached by date: it is counted and
+    noted on the window)."""
+    from curation.flickr.photos import as_int
+
+    dates = [d for d in (as_int(p.get("dateupload")) for p in page.photos) if d is not None]
+    window.status = "continued"
+    counts["continued"] = 1
+    if not dates:  # an answer without upload dates: halve the window instead (each half is fetched anew)
+        mid = (task.low + task.high) // 2
+        return [_child(session, window, task, lo, hi) for lo, hi in ((task.low, mid), (mid, task.high))
+                if hi > lo and (lo, hi) != (task.low, task.high)]
+    start = max(dates)
+    if start <= task.low:  # every reachable result shares the window's first second
+        start = task.low + 1
+        counts["crowded"] = 1
+        window.error = f"more photos than the cap uploaded in second {task.low}: those past the cap are unreachable"
+    if start >= task.high:
+        return []
+    return [_child(session, window, task, start, task.high)]
 
 
 def _child(session: Session, parent: ScrapeWindow, task: WindowTask, low: int, high: int) -> WindowTask:
+    """The window ``[low, high)`` of the parent's query (found again on a rerun), as the task of its next page."""
     child = session.scalar(select(ScrapeWindow).where(
         ScrapeWindow.job_id == parent.job_id, ScrapeWindow.query_id == parent.query_id,
         ScrapeWindow.min_upload == low, ScrapeWindow.max_upload == high))
@@ -166,7 +205,7 @@ def _child(session: Session, parent: ScrapeWindow, task: WindowTask, low: int, h
 def store_photos(session: Session, job_id: int, query_id: int, photos: Sequence[Mapping], options: ScrapeOptions,
                  license_short: Mapping[str, str], quota: int | None) -> dict[str, int]:
     """Insert new source records and link every photo to the query (once); counts what happened."""
-    counts = {"new": 0, "linked": 0, "known": 0, "license": 0, "no_url": 0}
+    counts = {"new": 0, "linked": 0, "known": 0, "repeat": 0, "license": 0, "no_url": 0}
     allowed = set(options.licenses)
     fields_by_id: dict[str, dict] = {}
     for photo in photos:
@@ -178,6 +217,7 @@ def store_photos(session: Session, job_id: int, query_id: int, photos: Sequence[
             counts["no_url"] += 1
             continue
         fields_by_id.setdefault(fields["source_id"], fields)
+    counts["repeat"] = len(photos) - counts["license"] - counts["no_url"] - len(fields_by_id)  # twice on a page
     if not fields_by_id:
         return counts
     ids = list(fields_by_id)
@@ -189,6 +229,7 @@ def store_photos(session: Session, job_id: int, query_id: int, photos: Sequence[
     for rank, source_id in enumerate(ids):
         counts["known"] += source_id in known
         if source_id in known and known[source_id] in linked:
+            counts["repeat"] += 1  # this query found it before: a boundary date fetched again, or a rerun
             continue
         if quota is not None and len(chosen) >= quota:
             break

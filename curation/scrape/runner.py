@@ -1,11 +1,14 @@
 """Run a scrape job: worker threads fetch pages (sharing the client's rate limiter), the calling thread
-stores each page and its cursor in one committed transaction. Windows of different queries and dates
-are fetched concurrently; the pages of one window follow each other.
+stores each page and its cursor in one committed transaction. Different queries are fetched
+concurrently; the pages and windows of one query follow each other (each continued window starts at
+the last upload date of the page before it).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -27,21 +30,32 @@ class ScrapeStats:
     new: int = 0
     linked: int = 0
     known: int = 0
-    splits: int = 0
+    repeats: int = 0  # photos a query was answered again (the boundary second of a continued window)
+    continued: int = 0  # windows that reached the cap and were continued from their last upload date
+    empty_windows: int = 0  # windows whose first page had no result
+    crowded_seconds: int = 0  # upload seconds with more photos than the cap: those past it are unreachable
     failed_windows: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    seconds: Counter = field(default_factory=Counter)  # "search": worker-seconds per call; "database": storing
 
     def add(self, counts: Mapping[str, int]) -> None:
         self.new += counts["new"]
         self.linked += counts["linked"]
         self.known += counts["known"]
+        self.repeats += counts.get("repeat", 0)
+        self.continued += counts.get("continued", 0)
+        self.empty_windows += counts.get("empty", 0)
+        self.crowded_seconds += counts.get("crowded", 0)
         for reason in ("license", "no_url"):
             if counts.get(reason):
                 self.skipped[reason] = self.skipped.get(reason, 0) + counts[reason]
 
 
 def fetch_page(client: FlickrClient, options: ScrapeOptions, task: WindowTask) -> PageResult:
-    return parse_page(client.search(**options.search_params(task.text, task.low, task.high, task.page)))
+    start = time.perf_counter()
+    page = parse_page(client.search(**options.search_params(task.text, task.low, task.high, task.page)))
+    page.seconds = time.perf_counter() - start
+    return page
 
 
 def run_job(engine: Engine, client: FlickrClient, job_id: int, license_short: Mapping[str, str], *,
@@ -93,12 +107,14 @@ def _settle(engine: Engine, job_id: int, task: WindowTask, future: Future, optio
         stats.failed_windows += 1
         return []
     quota = None if options.max_per_query is None else options.max_per_query - counts.get(task.query_id, 0)
+    start = time.perf_counter()
     with session_scope(engine) as session:
         job = session.get(ScrapeJob, job_id)
         follow, page_counts = record_page(session, job, task, page, options, license_short, quota)
+    stats.seconds["database"] += time.perf_counter() - start
+    stats.seconds["search"] += page.seconds
     counts[task.query_id] = counts.get(task.query_id, 0) + page_counts["linked"]
     stats.pages += 1
-    stats.splits += 1 if len(follow) == 2 else 0
     stats.add(page_counts)
     return follow
 

@@ -16,7 +16,7 @@ class QueryProgress:
     windows_done: int
     windows_open: int
     windows_failed: int
-    splits: int
+    continued: int  # windows continued past the cap from their last upload date
     found: int
     reported: int | None  # Flickr's total for the whole range (first page of the widest window)
     downloaded: int
@@ -51,6 +51,6 @@ def job_progress(session: Session, job: ScrapeJob) -> list[QueryProgress]:
     for query_id in sorted(by_query, key=lambda q: texts.get(q, "")):
         states = by_query[query_id]
         out.append(QueryProgress(texts.get(query_id, "?"), states.get("done", 0), states.get("pending", 0),
-                                 states.get("failed", 0), states.get("split", 0), int(found.get(query_id, 0)),
+                                 states.get("failed", 0), states.get("continued", 0) + states.get("split", 0), int(found.get(query_id, 0)),
                                  widest[query_id][1], int(downloaded.get(query_id, 0))))
     return out

@@ -165,3 +165,28 @@ def test_the_limiter_never_exceeds_its_rate_in_any_rolling_window(burst, threads
         assert bucket.bound(window) == allowed
     assert _most_in_window(stamps, 0.0) == burst  # the burst is used, not wasted
     assert _most_in_window(stamps, 60.0) == 60  # and the rate is reached, not undershot
+
+
+@pytest.mark.parametrize("size", [(320, 240), (240, 179), (500, 374), (800, 600)])
+def test_the_template_recompressed_as_jpeg_is_caught_by_its_look_in_draft_mode(size):
+    import io
+
+    from curation.download.placeholder import is_placeholder, template
+
+    for quality in (60, 95):
+        buf = io.BytesIO()
+        template(size).save(buf, "JPEG", quality=quality)
+        assert is_placeholder(buf.getvalue()), (size, quality)
+    assert not is_placeholder(_jpeg(size, seed=11))  # a photo of a placeholder's size is not one
+
+
+def test_check_image_decodes_only_bodies_without_their_trailer():
+    from curation.download.fetch import check_image
+
+    whole = _jpeg((200, 150), seed=9)
+    assert whole.endswith(b"\xff\xd9") and check_image(whole, 10_000_000, 10_000_000).ok
+    cut = check_image(whole[: len(whole) * 2 // 3], 10_000_000, 10_000_000)
+    assert not cut.ok and cut.reason.startswith("truncated")  # no trailer: decoded, and the decoder says why
+    padded = check_image(whole + b"\x00\x00\r\n", 10_000_000, 10_000_000)  # padding after EOI is harmless
+    assert padded.ok and (padded.width, padded.height) == (200, 150)
+    assert check_image(b"GIF89a" + b"\x00" * 10, 10_000_000, 10_000_000).ok is False

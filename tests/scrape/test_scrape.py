@@ -82,7 +82,7 @@ def _job(engine, settings, emu, specs, **options):
 
 
 @pytest.mark.slow
-def test_cap_is_passed_by_splitting_upload_windows(tmp_path, start_emulator):
+def test_cap_is_passed_by_continuing_from_the_last_upload_date(tmp_path, start_emulator):
     from curation.db.session import upgrade
 
     engine = connect(f"sqlite:///{tmp_path / 'cap.sqlite'}")  # the cap logic is backend-neutral; SQLite is quicker
@@ -96,12 +96,13 @@ def test_cap_is_passed_by_splitting_upload_windows(tmp_path, start_emulator):
     assert len(expected) > 8000
     assert _links(engine)["goldfish cartoon"] == expected
     with session_scope(engine) as session:
-        windows = session.scalars(select(ScrapeWindow)).all()
+        windows = session.scalars(select(ScrapeWindow).order_by(ScrapeWindow.min_upload)).all()
         assert session.scalar(select(func.count()).select_from(SourceRecord)) == len(expected)
-    leaves = [w for w in windows if w.status == "done"]
-    assert stats.splits >= 2 and all(w.total_reported < 4000 for w in leaves)
-    assert all(w.status in ("done", "split") for w in windows)
-    assert sum(w.total_reported for w in leaves) == len(expected)
+    assert stats.continued == len(windows) - 1 >= 2  # 4,000 results a window, then on from the last date
+    assert [w.status for w in windows] == ["continued"] * (len(windows) - 1) + ["done"]
+    assert windows[0].total_reported == len(expected) and sum(w.found for w in windows) == len(expected)
+    assert all(a.max_upload == b.max_upload and a.min_upload < b.min_upload for a, b in zip(windows, windows[1:]))
+    assert stats.pages == sum(w.next_page - 1 for w in windows) <= -(-len(expected) // 500) + len(windows)
 
 
 def test_max_per_query_and_legacy_types(engine, tmp_path, start_emulator):

@@ -1,0 +1,204 @@
+"""Benchmark: image downloads per second, ``curate download`` vs img2dataset vs a 30-line thread pool.
+
+All three fetch the same URL list, in the same run, from the same emulator (a separate process whose
+image host answers every request after ``--latency`` seconds, images prerendered), with the same number
+of concurrent requests:
+
+* img2dataset: ``img2dataset.download`` on a text file of URLs, ``resize_mode="no"``, ``output_format=
+  "files"``, one process (this machine has 2 cores, shared with the emulator), ``thread_count`` = the
+  concurrency. It also sha256-hashes every image and checks X-Robots-Tag, but writes no database rows,
+  does not fsync, and does not check that the bytes decode;
+* thread pool: ``requests.Session`` + ``ThreadPoolExecutor``, each image written to a file;
+* curate: :func:`curation.download.runner.download` on pending source records of a fresh SQLite
+  workspace, every guarantee on: one database row per photo with its outcome, bytes probed (header
+  checks, size and pixel caps, placeholder detection), stored under their sha256 with an fsync, 429 /
+  Retry-After honoured per host, committed in batches so a kill resumes where it stopped.
+
+A profile of curate's run (thread-seconds in the network, in the checks, in hashing and storing, and
+the database time of the committing thread) says where the time goes.
+
+    python bench/download.py            # 2,000 images
+    python bench/download.py --quick    # 300 images
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _serve(conn, n_photos: int, latency: float) -> None:
+    """Emulator process: build and prerender the corpus, send the search records, wait for 'stop'."""
+    from curation.emulator import CorpusConfig, Faults, FlickrEmulator, build_corpus
+    from curation.emulator.api import photo_record
+
+    per_cell = max(1, n_photos // 25)
+    corpus = build_corpus(CorpusConfig(per_cell=per_cell, plants=0, reference_size=0), seed=3)
+    with FlickrEmulator(corpus, faults=Faults(latency_s=latency), max_side=320) as emu:
+        emu.prerender("url_c")
+        extras = {"license", "date_upload", "url_c", "url_l", "url_o", "url_z", "url_m"}
+        conn.send([photo_record(p, extras, emu.base_url, emu.max_side, False) for p in corpus.photos])
+        while conn.recv() != "stop":
+            pass
+
+
+def threadpool(urls: list[str], out: Path, workers: int) -> int:
+    """What a competent user writes in 30 lines: one pooled session, a thread pool, one file per image."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    out.mkdir(parents=True, exist_ok=True)
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=workers))
+
+    def get(item: tuple[int, str]) -> bool:
+        index, url = item
+        try:
+            response = session.get(url, timeout=30)
+        except requests.RequestException:
+            return False
+        if response.status_code != 200:
+            return False
+        (out / f"{index:06d}.jpg").write_bytes(response.content)
+        return True
+
+    with ThreadPoolExecutor(workers) as pool:
+        return sum(pool.map(get, enumerate(urls)))
+
+
+def img2dataset_run(url_file: Path, out: Path, workers: int) -> tuple[int, float]:
+    """img2dataset as its README runs it, without resizing; returns the images it saved and the seconds its
+    own shard statistics give for the downloading alone (without its start-up)."""
+    import json
+
+    import warnings
+
+    warnings.filterwarnings("ignore", module="albumentations")
+    from img2dataset import download
+
+    download(url_list=str(url_file), input_format="txt", output_folder=str(out), output_format="files",
+             resize_mode="no", processes_count=1, thread_count=workers, number_sample_per_shard=100_000,
+             timeout=30, retries=0, enable_wandb=False, distributor="multiprocessing",
+             disallowed_header_directives=["noai", "noimageai"])
+    stats = [json.loads(p.read_text()) for p in out.glob("*_stats.json")]
+    return sum(s["successes"] for s in stats), sum(s["duration"] for s in stats)
+
+
+def curate_setup(root: Path, records: list[dict]):
+    """A fresh workspace whose source records are the photos, pending (as a scrape leaves them)."""
+    from sqlalchemy import insert
+
+    from curation.config import load_settings
+    from curation.db.models import SourceRecord
+    from curation.db.session import connect, session_scope, upgrade
+    from curation.flickr.photos import record_fields
+    from curation.workspace import create_workspace
+
+    create_workspace(root)
+    settings = load_settings(root)
+    engine = connect(settings.database_url)
+    upgrade(engine)
+    rows = [record_fields(r, ("url_c", "url_l", "url_o"), {}) for r in records]
+    with session_scope(engine) as session:
+        session.execute(insert(SourceRecord), [r for r in rows if r])
+    return settings, engine
+
+
+def curate_run(settings, engine, workers: int):
+    from curation.db.session import session_scope
+    from curation.download.runner import download, select_records
+    from curation.store import ImageStore
+
+    with session_scope(engine) as session:
+        todo = select_records(session)
+    start = time.perf_counter()
+    stats = download(engine, ImageStore(settings.store_path), todo, max_pixels=settings.max_image_pixels,
+                     max_bytes=settings.max_image_bytes, workers=workers)
+    return stats, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="300 images instead of 2,000")
+    parser.add_argument("--images", type=int, help="number of images (overrides --quick)")
+    parser.add_argument("--latency", type=float, default=0.05, help="image host latency per request, seconds")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--skip-img2dataset", action="store_true", help="leave img2dataset out (not installed)")
+    args = parser.parse_args()
+    n = args.images or (300 if args.quick else 2000)
+    parent, child = mp.Pipe()
+    server = mp.get_context("spawn").Process(target=_serve, args=(child, n, args.latency), daemon=True)
+    server.start()
+    records = parent.recv()
+    work = Path(tempfile.mkdtemp(prefix="bench-download-"))
+    try:
+        rates = measure(records, work, args)
+    finally:
+        parent.send("stop")
+        server.join(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+    report(rates)
+
+
+def measure(records: list[dict], work: Path, args) -> dict[str, float]:
+    from curation.flickr.photos import pick_url
+
+    urls = [pick_url(r, ("url_c", "url_l", "url_o"))[1] for r in records]
+    url_file = work / "urls.txt"
+    url_file.write_text("\n".join(urls) + "\n")
+    c = args.concurrency
+    print(f"{len(urls)} images, latency {args.latency * 1000:.0f} ms per request, concurrency {c}")
+    rates: dict[str, float] = {}
+    settings, engine = curate_setup(work / "ws", records)
+    stats, seconds = curate_run(settings, engine, c)
+    engine.dispose()
+    rates["curate"] = stats.downloaded / seconds
+    print(f"curate download:  {stats.downloaded} images in {seconds:.2f} s = {rates['curate']:.1f} images/s "
+          f"({stats.summary()})")
+    from curation.download.runner import storing_threads
+
+    print(stats.profile(seconds, c + storing_threads(c)))
+    start = time.perf_counter()
+    got = threadpool(urls, work / "pool", c)
+    seconds = time.perf_counter() - start
+    rates["threadpool"] = got / seconds
+    print(f"thread pool:      {got} images in {seconds:.2f} s = {rates['threadpool']:.1f} images/s")
+    if not args.skip_img2dataset:
+        start = time.perf_counter()
+        got, own = img2dataset_run(url_file, work / "i2d", c)
+        seconds = time.perf_counter() - start
+        rates["img2dataset"] = got / own  # the stricter of the two: its shard's own duration
+        print(f"img2dataset:      {got} images in {seconds:.2f} s = {got / seconds:.1f} images/s with its start-up "
+              f"(spawning a process, importing its stack); {own:.2f} s = {rates['img2dataset']:.1f} images/s by "
+              "its own shard statistics, the figure compared below")
+    return rates
+
+
+def report(rates: dict[str, float]) -> None:
+    missed = False
+    for name in ("img2dataset", "threadpool"):
+        if name not in rates:
+            print(f"TARGET download_vs_{name}: not measured (run without --skip-img2dataset)")
+            continue
+        ratio = rates["curate"] / rates[name]
+        missed |= ratio < 1.0
+        print(f"TARGET download_vs_{name}: {ratio:.2f}x (target 1.0x) {'met' if ratio >= 1.0 else 'missed'}")
+    if missed:
+        print("  why: per image curate also hashes, checks for Flickr's placeholder (a reduced JPEG decode when the "
+              "size is a placeholder's), probes the header, writes atomically with two fsyncs and records a "
+              "database row; the baselines write files and nothing else. On this machine the emulator shares the "
+              "same 2 cores, so the extra CPU slows the server's answers (compare the network line of the profile "
+              "with the latency): the gap is the price of the guarantees, not idle connections.")
+
+
+if __name__ == "__main__":
+    main()
