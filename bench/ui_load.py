@@ -7,7 +7,10 @@ submits and leases, HITs completed per second, and, as the baseline measured in 
 the same server, the latency of a static file (each worker fetches the stylesheet once per HIT).
 
 Targets: HIT page p99 within 10x the static file's p99; no request failing; every vote the simulated
-workers sent stored exactly once (a lost or duplicated vote misses the target and exits non-zero).
+workers sent stored exactly once, and every assignment they submitted stored exactly once as finished
+with no HIT holding more finished assignments than its slots (a lost or duplicated vote or assignment
+misses its target and exits non-zero). The tally is the simulated workers' own record of what the
+server acknowledged, counted independently of the database rows it is compared with.
 
     python bench/ui_load.py            # full: 40 HITs of 48 images (42 + 3 + 3 gold), 5 workers each
     python bench/ui_load.py --quick    # smoke: 8 HITs of 12 images
@@ -16,6 +19,7 @@ workers sent stored exactly once (a lost or duplicated vote misses the target an
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import socket
 import subprocess
@@ -91,8 +95,12 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q)) if values else float("nan")
 
 
-def stored_state(settings) -> tuple[dict[str, int], list[tuple[str, str, bool]]]:
-    """(assignments per status, every stored vote as (assignment, item token, ticked))."""
+Stored = tuple[dict[str, int], list[tuple[str, str, bool]], list[tuple[str, int, str]]]
+
+
+def stored_state(settings) -> Stored:
+    """(assignments per status, every stored vote as (assignment, item token, ticked), every assignment as
+    (public id, HIT id, status))."""
     from sqlalchemy import func, select
 
     from curation.db.models import Assignment, HitItem, Vote
@@ -104,8 +112,10 @@ def stored_state(settings) -> tuple[dict[str, int], list[tuple[str, str, bool]]]
         votes = [(a, t, bool(s)) for a, t, s in session.execute(
             select(Assignment.public_id, HitItem.token, Vote.selected)
             .join(Assignment, Assignment.id == Vote.assignment_id).join(HitItem, HitItem.id == Vote.hit_item_id))]
+        assignments = [tuple(r) for r in session.execute(
+            select(Assignment.public_id, Assignment.hit_id, Assignment.status))]
     engine.dispose()
-    return counts, votes
+    return counts, votes, assignments
 
 
 def vote_errors(result, votes: list[tuple[str, str, bool]]) -> tuple[int, int]:
@@ -117,8 +127,23 @@ def vote_errors(result, votes: list[tuple[str, str, bool]]) -> tuple[int, int]:
     return len(expected - stored), duplicated
 
 
-def report(result, seconds: float, expected_hits: int, counts: dict[str, int],
-           votes: list[tuple[str, str, bool]]) -> bool:
+FINISHED = ("submitted", "rejected")
+
+
+def assignment_errors(result, assignments: list[tuple[str, int, str]], per_hit: int) -> tuple[int, int]:
+    """(lost, duplicated) assignments: ones the simulated workers submitted (the server acknowledged them)
+    that the database lacks as finished; and finished rows the workers never submitted, acknowledgements
+    of one assignment to two submissions, or HITs holding more counted assignments than ``per_hit``."""
+    sent = [s.assignment for s in result.submissions]
+    finished = {a for a, _, status in assignments if status in FINISHED}
+    counted = collections.Counter(hit for _, hit, status in assignments if status == "submitted")
+    overfilled = sum(max(0, n - per_hit) for n in counted.values())
+    duplicated = len(sent) - len(set(sent)) + len(finished - set(sent)) + overfilled
+    return len(set(sent) - finished), duplicated
+
+
+def report(result, seconds: float, expected_hits: int, per_hit: int, counts: dict[str, int],
+           votes: list[tuple[str, str, bool]], assignments: list[tuple[str, int, str]]) -> bool:
     print(f"\n{'request':<10} {'count':>7} {'p50 ms':>9} {'p99 ms':>9}")
     for kind in ("static", "hit_page", "image", "submit", "start", "done"):
         values = result.latencies.get(kind, [])
@@ -130,8 +155,7 @@ def report(result, seconds: float, expected_hits: int, counts: dict[str, int],
     ratio = pct(result.latencies.get("hit_page", []), 99) / pct(result.latencies.get("static", []), 99)
     failed = len(result.failures)
     lost, duplicated = vote_errors(result, votes)
-    if counts.get("submitted", 0) != expected_hits:
-        print(f"note: {counts.get('submitted', 0)} counted assignments, expected {expected_hits}")
+    a_lost, a_duplicated = assignment_errors(result, assignments, per_hit)
     for line in result.failures[:5]:
         print(f"failure: {line}")
     print(f"TARGET hit_page_p99_vs_static_p99: {ratio:.1f}x (target <= 10x) {'met' if ratio <= 10 else 'missed'}")
@@ -139,7 +163,13 @@ def report(result, seconds: float, expected_hits: int, counts: dict[str, int],
     ok_votes = lost == 0 and duplicated == 0 and bool(votes)
     print(f"TARGET votes_lost_or_duplicated: {lost} lost, {duplicated} duplicated of {len(votes)} stored "
           f"(target 0 and 0) {'met' if ok_votes else 'missed'}")
-    return ratio <= 10 and failed == 0 and ok_votes
+    ok_assign = a_lost == 0 and a_duplicated == 0 and bool(result.submissions)
+    print(f"TARGET assignments_lost_or_duplicated: {a_lost} lost, {a_duplicated} duplicated of "
+          f"{len(result.submissions)} submitted (target 0 and 0) {'met' if ok_assign else 'missed'}")
+    filled = counts.get("submitted", 0)
+    print(f"TARGET hit_slots_filled: {filled} of {expected_hits} (target all) "
+          f"{'met' if filled == expected_hits else 'missed'}")
+    return ratio <= 10 and failed == 0 and ok_votes and ok_assign and filled == expected_hits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.wait(timeout=15)
         print(f"{args.workers} concurrent simulated workers against curate serve (waitress, {args.threads} threads)")
-        return 0 if report(result, seconds, n_hits * per_image, *stored_state(settings)) else 1
+        return 0 if report(result, seconds, n_hits * per_image, per_image, *stored_state(settings)) else 1
 
 
 if __name__ == "__main__":

@@ -158,6 +158,9 @@ def load_rgb(source: "Path | Item", draft: int | None = None):
     img = source.open() if isinstance(source, Item) else Image.open(source)
     if draft and img.format == "JPEG":
         img.draft("RGB", (draft, draft))
+    if img.mode == "RGB" and img.format == "JPEG":  # convert() would copy the decoded pixels for nothing
+        img.load()
+        return img
     return img.convert("RGB")
 
 

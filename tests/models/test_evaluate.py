@@ -193,3 +193,33 @@ def test_progress_hears_every_set_and_every_image(make_export):
     res = evaluate_export(model, export, None, CPU, 36, 32, batch_size=4, workers=0, n_outputs=3, progress=progress)
     assert progress.totals == progress.done == {"prog:test": 6, "prog:val": 9}
     assert all(r["images_per_s"] > 0 and r["n"] == progress.totals[k] for k, r in res.items())
+
+
+def test_cpu_prediction_inputs_are_exactly_the_torchvision_reference_presets(tmp_path, monkeypatch):
+    """What the model sees on the CPU path (threaded streams, channels-last, uint8 batches normalised on the
+    tensor) equals, bit for bit, torchvision's eval preset (Resize, CenterCrop, ToTensor, Normalize) of the
+    reference script, for RGB, greyscale and CMYK JPEGs and an RGBA PNG of several sizes."""
+    from PIL import Image
+    from torchvision import transforms as T
+
+    from models.data import Item
+    from models.evaluate import predict
+    from splits.frozen import ManifestRow
+
+    monkeypatch.setattr("models.evaluate.cpu_streams", lambda workers: workers)
+    rng = np.random.default_rng(5)
+    items = []
+    for i, (mode, fmt, size) in enumerate([("RGB", "JPEG", (70, 50)), ("RGB", "JPEG", (41, 90)),
+                                           ("L", "JPEG", (64, 64)), ("CMYK", "JPEG", (80, 45)),
+                                           ("RGBA", "PNG", (50, 77))]):
+        arr = (rng.random((size[1], size[0], len(mode))) * 255).astype(np.uint8)
+        path = tmp_path / f"img{i}.{fmt.lower()}"
+        Image.fromarray(arr.squeeze(), mode).save(path, fmt)
+        items.append(Item(path, (0,), ManifestRow(path.name, "", "test", ("a",)), "x"))
+    preset = T.Compose([T.Resize(36), T.CenterCrop(32), T.ToTensor(),
+                        T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    want = torch.stack([preset(Image.open(it.path).convert("RGB")) for it in items]).flatten(1).numpy()
+    model = torch.nn.Flatten()
+    for accel, workers in ((Accel(torch.device("cpu"), amp=True, channels_last=True), 2), (CPU, 1)):
+        got = predict(model, items, accel, 36, 32, batch_size=2, workers=workers, keep=range(3 * 32 * 32))
+        assert got.shape == want.shape and np.array_equal(got, want)
