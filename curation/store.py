@@ -94,6 +94,59 @@ class ImageStore:
             raise
         return digest.hexdigest()
 
+    def put_local(self, source: Path, sha256: str, link: bool = True) -> str:
+        """Put a local file whose bytes hash to ``sha256`` (the caller read them once); returns how:
+        ``present``, ``linked`` or ``copied``.
+
+        With ``link`` it is hard-linked (no bytes move) when the store shares the file's filesystem; a
+        failed link (another filesystem, no permission, too many links) falls back to a copy: a reflink
+        where the filesystem has them, else the kernel's copy, to a temporary file fsynced and renamed into
+        place. A hard link shares the file's inode: editing the original in place (not by writing a new
+        file) edits the stored image too, which ``verify`` then reports as corrupted; its permissions are
+        left alone. A link is not fsynced here: the caller syncs the store's filesystem before it commits
+        the rows that point at it. A stored file of another size than ``source`` (a write cut short) is
+        replaced.
+        """
+        import errno
+        import shutil
+
+        target = self.path(sha256)
+        size = os.stat(source).st_size
+        try:
+            if target.stat().st_size == size:
+                return "present"
+            target.unlink()
+        except FileNotFoundError:
+            pass
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if link:
+            try:
+                os.link(source, target)
+                return "linked"
+            except FileExistsError:
+                return "present"
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.EOPNOTSUPP):
+                    raise
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                try:
+                    import fcntl
+
+                    fcntl.ioctl(out.fileno(), 0x40049409, src.fileno())  # FICLONE: a copy-on-write reflink
+                except (OSError, ImportError):
+                    shutil.copyfileobj(src, out, CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return "copied"
+
     def read(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
 
