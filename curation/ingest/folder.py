@@ -69,7 +69,7 @@ class ImportOptions:
     max_bytes: int = 1 << 30
     max_pixels: int = 1 << 30
     link: bool = True  # hard-link files into the store where it shares their filesystem (else copy)
-    threads: int = 4  # files read and probed at once
+    threads: int = 8  # files read, probed and stored at once (mostly waiting on the disk)
 
 
 def check_attribute_names(names: Sequence[str], origin: str) -> None:
@@ -127,8 +127,8 @@ def import_files(session: Session, store: ImageStore, root: Path, paths: Sequenc
                  options: ImportOptions) -> None:
     """Import one batch of files; the caller commits after each batch, so a killed import resumes.
 
-    Each new file is read once (sha256, header probe, tail check: :func:`curation.ingest.inspect.inspect`,
-    on ``options.threads`` threads), put in the store by hard link or copy (``options.link``), and the
+    Each new file is read once (sha256, header probe, tail check: :func:`curation.ingest.inspect.inspect`)
+    and put in the store by hard link or copy (``options.link``), on ``options.threads`` threads; the
     batch's rows are looked up and inserted with a few queries, not a few per file. The store's
     filesystem is synced before returning, so the caller's commit never points at a file a crash can lose.
     """
@@ -136,7 +136,7 @@ def import_files(session: Session, store: ImageStore, root: Path, paths: Sequenc
     known = {r.source_id: r for r in session.scalars(select(SourceRecord).where(
         SourceRecord.source == SOURCE, SourceRecord.source_id.in_(list(ids))))}
     fresh = [p for source_id, p in ids.items() if source_id not in known]
-    found = {os.path.abspath(f.path): f for f in _inspect_all(fresh, options)}
+    found = {os.path.abspath(f.path): f for f in _inspect_all(fresh, store, options)}
     digests = {f.sha256 for f in found.values() if f.reason is None}
     images = {i.sha256: i for i in session.scalars(select(Image).where(Image.sha256.in_(digests)))} if digests else {}
     holders = _holders(session, [i.id for i in images.values()])
@@ -161,14 +161,22 @@ def import_files(session: Session, store: ImageStore, root: Path, paths: Sequenc
         sync_filesystem(store.root)
 
 
-def _inspect_all(paths: Sequence[Path], options: ImportOptions) -> list[Inspected]:
-    """Read and probe every file (threads overlap the reads and sha256, which release the GIL)."""
+def _inspect_all(paths: Sequence[Path], store: ImageStore, options: ImportOptions) -> list[Inspected]:
+    """Read and probe every file and put each one that passes into the store, on ``options.threads`` threads:
+    reads, sha256, links and the store's folder creation are system calls that release the GIL, so the
+    threads overlap their waits."""
+    def one(path: Path) -> Inspected:
+        found = inspect(path, options.max_bytes, options.max_pixels)
+        if found.reason is None:
+            store.put_local(path, found.sha256, link=options.link)
+        return found
+
     if options.threads <= 1 or len(paths) < 2:
-        return [inspect(p, options.max_bytes, options.max_pixels) for p in paths]
+        return [one(p) for p in paths]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(options.threads) as pool:
-        return list(pool.map(lambda p: inspect(p, options.max_bytes, options.max_pixels), paths))
+        return list(pool.map(one, paths))
 
 
 def _holders(session: Session, image_ids: list[int]) -> dict[int, SourceRecord]:
@@ -253,8 +261,7 @@ def _import_new(session: Session, store: ImageStore, found: Inspected, source_id
         session.add(record)
         stats.add_rejection(found.reason)
         return None
-    digest, info = found.sha256, found.info
-    store.put_local(path, digest, link=options.link)
+    digest, info = found.sha256, found.info  # already in the store (see _inspect_all)
     image = images.get(digest)
     if image is None:
         image = Image(sha256=digest, width=info.width, height=info.height, format=info.format, mode=info.mode,
