@@ -31,7 +31,7 @@ BITS = 64
 # Rough per-element costs (seconds) of the compiled pass, used only to choose k.
 _PASS_COST = 15e-9  # per hash per pass: key, counting sort, gather
 _PAIR_COST = 1e-9  # per candidate pair in a bucket
-_MAX_KEY_BITS = 24  # a pass's bucket table stays within 2**24 counters
+_MAX_TOP_BITS = 20  # a job's top sort uses at most 2**20 buckets
 
 
 @dataclass(frozen=True)
@@ -79,13 +79,15 @@ def plan_join(n: int, radius: int) -> JoinPlan:
     best: JoinPlan | None = None
     for k in range(2, BITS - radius + 1):
         m = radius + k
-        if math.ceil(BITS / m) * k > _MAX_KEY_BITS or math.comb(m, k) > 20_000:
+        if math.comb(m, k) > 20_000:
             break
+        if math.ceil(BITS / m) * min(2, k - 1) > _MAX_TOP_BITS:  # the top sort's bucket table
+            continue
         cost = estimate(n, radius, m, k)
         if best is None or cost < best.est_seconds:
             best = JoinPlan(m, k, cost)
     if best is None:
-        raise ValueError(f"radius {radius} leaves no exact chunk plan within {_MAX_KEY_BITS}-bit keys")
+        raise ValueError(f"radius {radius} leaves no exact chunk plan with a top sort of {_MAX_TOP_BITS} bits")
     return best
 
 
