@@ -185,9 +185,11 @@ def _finish(found: list[np.ndarray], left: np.ndarray, right: np.ndarray) -> Pai
     if not found:
         empty = np.empty(0, dtype=np.int64)
         return Pairs(empty, empty.copy(), np.empty(0, dtype=np.uint8))
-    pairs = np.unique(np.concatenate(found, axis=1).astype(np.int64), axis=1)
-    dist = np.bitwise_count(left[pairs[0]] ^ right[pairs[1]])
-    return Pairs(pairs[0], pairs[1], dist)
+    stacked = np.concatenate(found, axis=1).astype(np.int64)
+    width = np.int64(max(right.size, 1))
+    keys = np.unique(stacked[0] * width + stacked[1])  # one integer per pair: a 1-D sort, not a row-wise unique
+    i, j = keys // width, keys % width
+    return Pairs(i, j, np.bitwise_count(left[i] ^ right[j]))
 
 
 def _run(passes, worker, workers: int) -> list[np.ndarray]:
