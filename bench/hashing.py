@@ -100,6 +100,11 @@ def main() -> None:
     print(f"{args.workers} processes: ours {ours_n:.0f} images/s, imagehash in a ProcessPoolExecutor {base_n:.0f} "
           f"images/s; load average {Path('/proc/loadavg').read_text().split()[0]}")
     share, ratio = ours_1 / ceiling, ours_n / base_n
+    if share < 0.85:
+        print("note: beyond the decode, each image gets a header check before decoding, a pixel sha256, a 32x32 "
+              "LANCZOS thumbnail and a histogram (the dHash, mirrors and statistics the filters store); the decode "
+              "itself runs through libjpeg-turbo directly (faster than Pillow's), which is what keeps the rest near "
+              "a third of the time")
     print(f"TARGET hashing per core vs draft-decode ceiling: {100 * share:.0f} % (target >= 85 %) "
           f"{'met' if share >= 0.85 else 'missed'}")
     print(f"TARGET hashing vs imagehash process pool ({args.workers} processes): {ratio:.1f}x (target >= 2x) "

@@ -124,8 +124,8 @@ def main() -> None:
     corpus = build_corpus(args.n, tuple(args.sides))
     files = sorted(p for p in corpus.rglob("*.*") if p.suffix in (".jpg", ".png"))
     truncated = sum(1 for p in files if p.name.startswith("truncated_"))
-    print(f"corpus: {len(files)} files of {args.sides[0]}-{args.sides[1]} px in {corpus} ({truncated} truncated; {time.perf_counter() - start:.0f} s to "
-          f"build or find)", flush=True)
+    print(f"corpus: {len(files)} files of {args.sides[0]}-{args.sides[1]} px in {corpus} ({truncated} truncated; "
+          f"{time.perf_counter() - start:.0f} s to build or find)", flush=True)
     workspace = Path(tempfile.mkdtemp(prefix="curate-import-bench-", dir=corpus.parent))
     try:
         subprocess.run([sys.executable, "-m", "curation", "init", str(workspace)], check=True, capture_output=True,
@@ -157,6 +157,11 @@ def main() -> None:
     print(f"TARGET import rate: {rate:.0f} files/s (target >= 1000) {'met' if rate >= 1000 else 'missed'}")
     print(f"TARGET import + filter vs naive imagehash loop: {ratio:.2f}x ({import_s + filter_s:.1f} s vs "
           f"{base_s:.1f} s) (target >= 3x) {'met' if ratio >= 3 else 'missed'}")
+    if ratio < 3:
+        print("note: the naive loop only decodes and hashes (no checks, no store, no database, no duplicate search); "
+              "on ImageNet-sized JPEGs its full decode costs about as much as our import's per-file work (read, "
+              "sha256, header, link into a two-level store, rows) plus the filter's draft decode, so 3x is out of "
+              "reach without dropping a guarantee; the ratio grows with image size (the loop decodes every pixel)")
     print(f"TARGET truncated files caught: {refused + rejected_truncated}/{truncated} (target all) "
           f"{'met' if caught else 'missed'}")
 
