@@ -78,11 +78,14 @@ def status(cli: CliContext) -> None:
               help="Read the folder name FOLDER as class CLASS (key or name), e.g. --map lighthouse=beacon.")
 @click.option("--license", "license_", default=None, help="License to record (default: the workspace's).")
 @click.option("--batch", default=200, help="Files per committed batch (a killed import resumes from here).")
+@click.option("--copy", "copy_files", is_flag=True,
+              help="Copy files into the store even where a hard link is possible (a linked file edited in place "
+                   "also changes the stored image; `curate store verify` reports it).")
 @pass_cli
 @with_lock("images", "import")
 def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_folder: bool, path_fields: str | None,
                attributes_csv: Path | None, fixed: tuple[str, ...], aliases: tuple[str, ...], license_: str | None,
-               batch: int) -> None:
+               batch: int, copy_files: bool) -> None:
     """Add the images under DIRECTORY as candidates (source 'folder'), one per distinct content.
 
     Identical files are merged into one candidate (and counted); a rerun adds nothing new but applies
@@ -112,7 +115,7 @@ def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_fold
     with session_scope(engine) as session:
         lookup = class_lookup(session, get_class_set(session, class_set)) if "class" in fields or table else None
     options = ImportOptions(lookup, fields, table, fixed_attrs, alias_map, license_ or settings.default_license,
-                            settings.max_image_bytes, settings.max_image_pixels)
+                            settings.max_image_bytes, settings.max_image_pixels, link=not copy_files)
     with Progress(transient=True) as progress:
         task = progress.add_task("importing", total=len(files))
         for start in range(0, len(files), batch):

@@ -136,6 +136,37 @@ class ImageStore:
         _place(tmp, self.path(digest.hexdigest()))
         return digest.hexdigest()
 
+    def put_local(self, source: Path, sha256: str, link: bool = True) -> str:
+        """Put a local file whose bytes hash to ``sha256`` (the caller read them once); returns how:
+        ``present``, ``linked`` or ``copied``.
+
+        With ``link`` it is hard-linked (no bytes move) when the store shares the file's filesystem; a
+        failed link (another filesystem, no permission, too many links) falls back to a copy: a reflink
+        where the filesystem has them, else the kernel's copy, to a temporary file fsynced and renamed into
+        place. A hard link shares the file's inode: editing the original in place (not by writing a new
+        file) edits the stored image too, which ``verify`` then reports as corrupted; its permissions are
+        left alone. A link is not fsynced here: the caller syncs the store's filesystem before it commits
+        the rows that point at it. A stored file of another size than ``source`` (a write cut short) is
+        replaced. An object store gets one PUT (images are capped in size).
+        """
+        if self.remote:
+            present = sha256 in self
+            self.put(Path(source).read_bytes())
+            return "present" if present else "copied"
+        target = self.path(sha256)
+        try:
+            if target.stat().st_size == os.stat(source).st_size:
+                return "present"
+            target.unlink()
+        except FileNotFoundError:
+            pass
+        if link and _hard_link(source, target):
+            return "linked"
+        with _atomic_temp(target.parent) as (out, tmp), open(source, "rb") as src:
+            _clone_or_copy(src, out)
+        _place(tmp, target)
+        return "copied"
+
     # -- reading -------------------------------------------------------------------------------
     def read(self, sha256: str) -> bytes:
         if self.remote:
@@ -235,6 +266,34 @@ def _place(tmp: str, target: Path) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(target.parent)
+
+
+def _hard_link(source: Path, target: Path) -> bool:
+    """Hard-link ``source`` as ``target``; False where the filesystem or permissions refuse (then copy)."""
+    import errno
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.EOPNOTSUPP):
+            raise
+        return False
+    return True
+
+
+def _clone_or_copy(src: BinaryIO, out: BinaryIO) -> None:
+    """A copy-on-write reflink (FICLONE) where the filesystem has them, else a copy with large buffers."""
+    import shutil
+
+    try:
+        import fcntl
+
+        fcntl.ioctl(out.fileno(), 0x40049409, src.fileno())
+    except (OSError, ImportError):
+        shutil.copyfileobj(src, out, CHUNK)
 
 
 def _temp_prefix() -> str:

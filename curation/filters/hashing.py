@@ -188,6 +188,7 @@ def _pixel_digest(img: Image.Image, full_size: tuple[int, int]) -> str:
 
 
 _TURBO_COLORSPACE = {"RGB": "RGB", "L": "GRAY"}
+_ORIENTATION_KEYS = frozenset({"exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif"})  # where Pillow finds one
 
 
 def _turbo_draft(img: Image.Image, data: bytes) -> Image.Image | None:
@@ -219,6 +220,8 @@ def _decode(img: Image.Image, data: bytes) -> tuple[Image.Image, tuple[int, int]
         decoded = img
     else:
         decoded.info.update(img.info)  # the EXIF (and XMP) orientation travels with the pixels
+    if _ORIENTATION_KEYS.isdisjoint(decoded.info):  # no EXIF or XMP: nothing can rotate it (skips a parse)
+        return decoded, full
     before = decoded.size
     ImageOps.exif_transpose(decoded, in_place=True)
     if decoded.size != before:  # rotated by 90 or 270 degrees

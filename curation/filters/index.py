@@ -26,6 +26,7 @@ BITS = 64
 _PASS_COST = 25e-9  # per hash per pass: key build, radix sort, run detection
 _PAIR_COST = 15e-9  # per candidate pair: gather, xor, popcount
 _BRUTE_COST = 2.5e-9  # per pair in the blocked all-pairs scan
+JOIN_MIN = 500_000  # from this many hashes, a self search runs the numba join (curation.filters.hamming_join)
 
 
 @dataclass(frozen=True)
@@ -184,9 +185,11 @@ def _finish(found: list[np.ndarray], left: np.ndarray, right: np.ndarray) -> Pai
     if not found:
         empty = np.empty(0, dtype=np.int64)
         return Pairs(empty, empty.copy(), np.empty(0, dtype=np.uint8))
-    pairs = np.unique(np.concatenate(found, axis=1).astype(np.int64), axis=1)
-    dist = np.bitwise_count(left[pairs[0]] ^ right[pairs[1]])
-    return Pairs(pairs[0], pairs[1], dist)
+    stacked = np.concatenate(found, axis=1).astype(np.int64)
+    width = np.int64(max(right.size, 1))
+    keys = np.unique(stacked[0] * width + stacked[1])  # one integer per pair: a 1-D sort, not a row-wise unique
+    i, j = keys // width, keys % width
+    return Pairs(i, j, np.bitwise_count(left[i] ^ right[j]))
 
 
 def _run(passes, worker, workers: int) -> list[np.ndarray]:
@@ -209,6 +212,12 @@ def pairs_within(hashes, radius: int, *, method: str = "auto", workers: int = 1)
     ``method`` is ``auto`` (cheapest by the cost model), ``mih`` or ``brute``.
     """
     h = as_uint64(hashes)
+    if method == "auto" and h.size >= JOIN_MIN and 0 <= radius < BITS:
+        from curation.filters import hamming_join
+
+        if hamming_join.available():  # compiled canonical passes: millions of hashes in minutes, no dedup
+            pairs = hamming_join.join(h, radius, workers=workers)
+            return Pairs(pairs[0], pairs[1], np.bitwise_count(h[pairs[0]] ^ h[pairs[1]]))
     chosen = _choose(method, h.size, None, radius)
     if chosen.m == 0:
         return _finish(list(_brute(h, None, radius)), h, h)

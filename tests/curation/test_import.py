@@ -115,3 +115,60 @@ def test_killed_import_resumes_to_the_same_result(workspace, db_url, tmp_path):
         assert session.scalar(select(func.count()).where(SourceRecord.status != "downloaded")) == 0
     engine.dispose()
     assert store.verify(digests).ok
+
+
+def _png_cut_short_with_iend_text():
+    """A PNG cut in its pixel data whose text chunk contains 'IEND': the tail check passes, the decode fails."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("note", "IEND")
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(make_image_bytes(11, (200, 150)))).save(buf, "PNG", pnginfo=info)
+    return buf.getvalue()[: len(buf.getvalue()) // 2]
+
+
+def test_import_probes_headers_links_and_filter_decodes_once(workspace, db_url, cli, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"{i}.jpg").write_bytes(make_image_bytes(40 + i, (120, 90)))
+    whole = make_image_bytes(50, (200, 150))
+    (src / "cut.jpg").write_bytes(whole[: len(whole) // 2])  # no end-of-image marker: refused at import
+    (src / "cut.png").write_bytes(_png_cut_short_with_iend_text())
+    out = cli("import", src).output
+    assert "imported 4 new" in out and "1 rejected (truncated: 1)" in out
+    store = ImageStore(workspace / "store")
+    engine = create_engine(db_url)
+    with Session(engine) as session:
+        refused = session.scalar(select(SourceRecord).where(SourceRecord.status == "rejected"))
+        assert refused.source_id.endswith("cut.jpg") and "end-of-image" in refused.error
+        digest = session.scalar(select(Image.sha256).join(SourceRecord).where(SourceRecord.source_id.like("%0.jpg")))
+        assert os.path.samefile(store.path(digest), src / "0.jpg"), "same filesystem: hard-linked"
+    cli("filter")
+    from curation.db.models import FilterDecision
+
+    with Session(engine) as session:
+        cut = session.scalar(select(Image.id).join(SourceRecord).where(SourceRecord.source_id.like("%cut.png")))
+        reasons = session.scalars(select(FilterDecision.reason).where(
+            FilterDecision.image_id == cut, FilterDecision.verdict == "reject")).all()
+        assert reasons and all(r.startswith("corrupt") and "truncated" in r for r in reasons)
+        good = session.scalar(select(Image.id).join(SourceRecord).where(SourceRecord.source_id.like("%1.jpg")))
+        assert not session.scalars(select(FilterDecision).where(
+            FilterDecision.image_id == good, FilterDecision.verdict == "reject")).all()
+    engine.dispose()
+
+
+def test_import_copy_flag_keeps_the_store_independent(workspace, db_url, cli, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(make_image_bytes(60))
+    cli("import", src, "--copy")
+    engine = create_engine(db_url)
+    with Session(engine) as session:
+        digest = session.scalar(select(Image.sha256))
+    engine.dispose()
+    stored = ImageStore(workspace / "store").path(digest)
+    assert not os.path.samefile(stored, src / "a.jpg") and stored.read_bytes() == (src / "a.jpg").read_bytes()

@@ -53,3 +53,48 @@ def test_temporaries_of_dead_writers_are_listed_and_only_those_removed(tmp_path)
     assert store.clean_temporary() == 2
     assert {p.name for p in store.iter_temporary()} == {n for n, stale in names.items() if not stale}
     assert store.read(digest) == b"an image"
+
+
+def test_put_local_links_on_the_same_filesystem(tmp_path):
+    import os
+
+    store = ImageStore(tmp_path / "store")
+    src = tmp_path / "a.jpg"
+    src.write_bytes(b"image bytes")
+    digest = hashlib.sha256(b"image bytes").hexdigest()
+    assert store.put_local(src, digest) == "linked"
+    assert os.path.samefile(src, store.path(digest)) and store.read(digest) == b"image bytes"
+    assert store.put_local(src, digest) == "present"
+    assert store.verify([digest]).ok
+
+
+def test_put_local_copies_when_asked_or_when_the_link_fails(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    store = ImageStore(tmp_path / "store")
+    data = b"y" * 3_000_000
+    src = tmp_path / "b.jpg"
+    src.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    assert store.put_local(src, digest, link=False) == "copied"
+    assert not os.path.samefile(src, store.path(digest)) and store.read(digest) == data
+    store.path(digest).unlink()
+
+    def cross_device(*args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)
+    assert store.put_local(src, digest) == "copied"
+    assert store.read(digest) == data and not list((tmp_path / "store").rglob(".put-*"))
+
+
+def test_put_local_replaces_a_stored_file_cut_short(tmp_path):
+    store = ImageStore(tmp_path / "store")
+    src = tmp_path / "c.jpg"
+    src.write_bytes(b"complete content")
+    digest = hashlib.sha256(b"complete content").hexdigest()
+    store.path(digest).parent.mkdir(parents=True)
+    store.path(digest).write_bytes(b"compl")  # what a crash before the sync may leave
+    assert store.put_local(src, digest) == "linked"
+    assert store.verify([digest]).ok

@@ -1,0 +1,115 @@
+"""Benchmark: hashing speed per core against its ceiling, and on all cores against imagehash in a process pool.
+
+Corpus: ImageNet-sized photo-like JPEGs (375-500 px sides, generated under /tmp). In one run:
+
+* ceiling, one process: Pillow's draft-mode decode alone (``Image.open``, ``draft`` to the 64 px working
+  size, ``load``) -- the decode our hashing needs, with no hashing at all;
+* ours, one process: :func:`curation.filters.hashing.hash_batch` (decode, EXIF orientation, pHash, dHash,
+  both mirrors, pixel sha256, pixel statistics), reported as a percentage of the ceiling;
+* all cores: ours (:func:`compute_hashes`, a process pool) against ``imagehash.phash(Image.open(p))`` in a
+  ``ProcessPoolExecutor`` with the same number of processes, and the same loop in one process.
+
+    python bench/hashing.py             # 1,000 images
+    python bench/hashing.py --n 200     # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from curation.filters.hashing import WORK_SIZE, HashJob, compute_hashes, hash_batch  # noqa: E402
+
+
+def build_corpus(n: int) -> list[Path]:
+    """``n`` photo-like JPEGs, cached under /tmp by count."""
+    folder = Path(tempfile.gettempdir()) / f"curate-hash-corpus-{n}"
+    if not (folder / ".complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(18)
+        y, x = np.mgrid[0:600, 0:600].astype(np.float32)
+        bases = []
+        for _ in range(32):
+            base = rng.random(3) * 255 * (1 - y[..., None] / 600) + rng.random(3) * 255 * (x[..., None] / 600)
+            texture = np.kron(rng.random((20, 20, 3)).astype(np.float32), np.ones((32, 32, 1), np.float32))[:600, :600]
+            bases.append(np.clip(base * 0.7 + texture * 80 + rng.normal(0, 6, (600, 600, 3)), 0, 255).astype(np.uint8))
+        for i in range(n):
+            w, h = (500, 375) if i % 2 else (375, 500)
+            x0, y0 = int(rng.integers(0, 601 - w)), int(rng.integers(0, 601 - h))
+            window = bases[i % 32][y0:y0 + h, x0:x0 + w] // 2 + rng.integers(0, 128, 3, dtype=np.uint8)
+            out = io.BytesIO()
+            Image.fromarray(window).save(out, "JPEG", quality=90)
+            (folder / f"{i:05d}.jpg").write_bytes(out.getvalue())
+        (folder / ".complete").write_text("ok")
+    return sorted(folder.glob("*.jpg"))
+
+
+def draft_decode(path: Path) -> None:
+    img = Image.open(path)
+    img.draft("RGB", (WORK_SIZE, WORK_SIZE))
+    img.load()
+
+
+def imagehash_one(path: str) -> str:
+    import imagehash
+
+    return str(imagehash.phash(Image.open(path)))
+
+
+def rate(fn, items, repeats: int = 1) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn(items)
+    return repeats * len(items) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+    files = build_corpus(args.n)
+    jobs = [HashJob(i, str(p), 1 << 30) for i, p in enumerate(files)]
+    for p in files[:50]:  # warm the page cache and imports for every contender alike
+        draft_decode(p)
+        imagehash_one(str(p))
+    hash_batch(jobs[:50])
+    # one process each; ceiling and ours interleaved twice so drifting load hits both alike
+    ceiling = ours_1 = 0.0
+    for _ in range(2):
+        ceiling += rate(lambda ps: [draft_decode(p) for p in ps], files) / 2
+        ours_1 += rate(lambda js: [hash_batch(js[i:i + 64]) for i in range(0, len(js), 64)], jobs) / 2
+    base_1 = rate(lambda ps: [imagehash_one(str(p)) for p in ps], files)
+    print(f"one process: draft decode alone {ceiling:.0f} images/s (ceiling), ours {ours_1:.0f} images/s "
+          f"({100 * ours_1 / ceiling:.0f} % of the ceiling), imagehash loop {base_1:.0f} images/s", flush=True)
+    ours_n = rate(lambda js: list(compute_hashes(js, workers=args.workers)), jobs)
+    with ProcessPoolExecutor(args.workers) as pool:
+        list(pool.map(imagehash_one, [str(p) for p in files[:args.workers * 4]]))  # start the workers
+        base_n = rate(lambda ps: list(pool.map(imagehash_one, [str(p) for p in ps], chunksize=16)), files)
+    print(f"{args.workers} processes: ours {ours_n:.0f} images/s, imagehash in a ProcessPoolExecutor {base_n:.0f} "
+          f"images/s; load average {Path('/proc/loadavg').read_text().split()[0]}")
+    share, ratio = ours_1 / ceiling, ours_n / base_n
+    if share < 0.85:
+        print("note: beyond the decode, each image gets a header check before decoding, a pixel sha256, a 32x32 "
+              "LANCZOS thumbnail and a histogram (the dHash, mirrors and statistics the filters store); the decode "
+              "itself runs through libjpeg-turbo directly (faster than Pillow's), which is what keeps the rest near "
+              "a third of the time")
+    print(f"TARGET hashing per core vs draft-decode ceiling: {100 * share:.0f} % (target >= 85 %) "
+          f"{'met' if share >= 0.85 else 'missed'}")
+    print(f"TARGET hashing vs imagehash process pool ({args.workers} processes): {ratio:.1f}x (target >= 2x) "
+          f"{'met' if ratio >= 2 else 'missed'}")
+
+
+if __name__ == "__main__":
+    main()
