@@ -63,18 +63,12 @@ def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candi
             raise click.UsageError("--confident must lie in (0, 1]")
         return _active_hits(cli, classes, class_set, candidates, gold_positives, gold_negatives, workers or 1,
                             reward, expires_days, batch, max_hits, confident, seed)
-    import numpy as np
-
     from annotate_ui.hits import (candidate_images, create_hits, create_qualification, guess_pass_probability,
                                   resolve_class)
     from curation.db.session import session_scope
     from curation.taxonomy import get_class_set
 
-    cfg = _config(cli, candidates_per_hit=candidates, gold_positives_per_hit=gold_positives,
-                  gold_negatives_per_hit=gold_negatives, workers_per_image=workers)
-    rng = np.random.default_rng(seed)
-    expires = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=expires_days) \
-        if expires_days else None
+    cfg, rng, expires = _hit_setup(cli, candidates, gold_positives, gold_negatives, workers, seed, expires_days)
     rows, total = [], 0
     with session_scope(cli.engine()) as session:
         targets = [resolve_class(session, key, class_set) for key in classes] or [
@@ -100,22 +94,28 @@ def hits_create(cli: CliContext, classes: tuple[str, ...], class_set: str, candi
     click.echo(f"created {total} HITs for {len(rows)} classes, {cfg.workers_per_image} workers per image")
 
 
+def _hit_setup(cli: CliContext, candidates: int | None, gold_positives: int | None, gold_negatives: int | None,
+               workers: int, seed: int, expires_days: float | None):
+    """The HIT settings with the command's overrides, the seeded generator and the expiry time (or None)."""
+    import numpy as np
+
+    cfg = _config(cli, candidates_per_hit=candidates, gold_positives_per_hit=gold_positives,
+                  gold_negatives_per_hit=gold_negatives, workers_per_image=workers)
+    expires = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=expires_days) \
+        if expires_days else None
+    return cfg, np.random.default_rng(seed), expires
+
+
 def _active_hits(cli: CliContext, classes: tuple[str, ...], class_set: str, candidates: int | None,
                  gold_positives: int | None, gold_negatives: int | None, workers: int, reward: str,
                  expires_days: float | None, batch: str | None, max_hits: int | None, confident: float,
                  seed: int) -> None:
-    import numpy as np
-
     from annotate_ui.active import active_choice
     from annotate_ui.hits import create_hits, resolve_class
     from curation.db.session import session_scope
     from curation.taxonomy import get_class_set
 
-    cfg = _config(cli, candidates_per_hit=candidates, gold_positives_per_hit=gold_positives,
-                  gold_negatives_per_hit=gold_negatives, workers_per_image=workers)
-    rng = np.random.default_rng(seed)
-    expires = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + dt.timedelta(days=expires_days) \
-        if expires_days else None
+    cfg, rng, expires = _hit_setup(cli, candidates, gold_positives, gold_negatives, workers, seed, expires_days)
     rows, total = [], 0
     with session_scope(cli.engine()) as session:
         targets = [resolve_class(session, key, class_set) for key in classes] or list(

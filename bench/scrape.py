@@ -72,27 +72,35 @@ def _queries() -> list[str]:
     return [f"{c} {STYLE_WORDS[s][0]}" if s != "photo" else f"{c} photo" for c in CLASSES for s in STYLES]
 
 
-def naive(rest_url: str, key: str, secret: str, out: Path) -> int:
-    """The baseline: sequential search pages, then one ``requests.get`` per image."""
+def search_pages(rest_url: str, key: str, secret: str, text: str) -> dict[str, str]:
+    """The practitioner's search loop for one query: every page of ``flickr.photos.search``, photo id -> URL."""
     import flickrapi
-    import requests
 
     from curation.flickr.photos import pick_url
 
     api = flickrapi.FlickrAPI(key, secret, format="parsed-json", store_token=False)
     api.REST_URL = rest_url
+    found, page, pages = {}, 1, 1
+    while page <= pages:
+        photos = api.photos.search(text=text, per_page=500, page=page, license="0,1,2,3,4,5,6,7,8,9,10",
+                                   extras="license,url_c,url_l,url_o,url_z,url_m", content_type=1)["photos"]
+        pages = int(photos["pages"])
+        for photo in photos["photo"]:
+            picked = pick_url(photo, ("url_c", "url_l", "url_o"))
+            if picked:
+                found.setdefault(photo["id"], picked[1])
+        page += 1
+    return found
+
+
+def naive(rest_url: str, key: str, secret: str, out: Path) -> int:
+    """The baseline: sequential search pages, then one ``requests.get`` per image."""
+    import requests
+
     urls: dict[str, str] = {}
     for text in _queries():
-        page, pages = 1, 1
-        while page <= pages:
-            photos = api.photos.search(text=text, per_page=500, page=page, license="0,1,2,3,4,5,6,7,8,9,10",
-                                       extras="license,url_c,url_l,url_o,url_z,url_m", content_type=1)["photos"]
-            pages = int(photos["pages"])
-            for photo in photos["photo"]:
-                picked = pick_url(photo, ("url_c", "url_l", "url_o"))
-                if picked:
-                    urls.setdefault(photo["id"], picked[1])
-            page += 1
+        for photo_id, url in search_pages(rest_url, key, secret, text).items():
+            urls.setdefault(photo_id, url)
     out.mkdir(parents=True, exist_ok=True)
     saved = 0
     for photo_id, url in urls.items():
@@ -107,30 +115,12 @@ def threadpool(rest_url: str, key: str, secret: str, out: Path, concurrency: int
     """The thread-pool script: the naive search loop with queries in parallel, then pooled downloads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import flickrapi
     import requests
     from requests.adapters import HTTPAdapter
 
-    from curation.flickr.photos import pick_url
-
-    def search(text: str) -> dict[str, str]:
-        api = flickrapi.FlickrAPI(key, secret, format="parsed-json", store_token=False)
-        api.REST_URL = rest_url
-        found, page, pages = {}, 1, 1
-        while page <= pages:
-            photos = api.photos.search(text=text, per_page=500, page=page, license="0,1,2,3,4,5,6,7,8,9,10",
-                                       extras="license,url_c,url_l,url_o,url_z,url_m", content_type=1)["photos"]
-            pages = int(photos["pages"])
-            for photo in photos["photo"]:
-                picked = pick_url(photo, ("url_c", "url_l", "url_o"))
-                if picked:
-                    found.setdefault(photo["id"], picked[1])
-            page += 1
-        return found
-
     urls: dict[str, str] = {}
     with ThreadPoolExecutor(min(concurrency, len(_queries()))) as pool:
-        for found in pool.map(search, _queries()):
+        for found in pool.map(lambda text: search_pages(rest_url, key, secret, text), _queries()):
             urls.update(found)
     out.mkdir(parents=True, exist_ok=True)
     session = requests.Session()

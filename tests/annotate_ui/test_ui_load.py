@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from curate_demo.crowd import SimResult, Submission
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "ui_load.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("ui_load_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.fixtures.bench import load_bench
 
 
 def crowd() -> SimResult:
@@ -29,7 +18,7 @@ ASSIGNED = [("A", 1, "submitted"), ("B", 1, "submitted")]
 
 
 def test_ui_load_target_needs_every_vote_once(capsys):
-    bench = load_bench()
+    bench = load_bench("ui_load")
     right = [("A", "t1", True), ("A", "t2", False), ("B", "t1", False), ("B", "t2", False)]
     counts = {"submitted": 2}
     assert bench.report(crowd(), 1.0, 2, 2, counts, right, ASSIGNED) is True
@@ -47,7 +36,7 @@ def test_ui_load_target_needs_every_vote_once(capsys):
 
 def test_ui_load_target_needs_every_assignment_once(capsys):
     """Lost, phantom, twice-acknowledged and over-filled assignments each miss the target."""
-    bench = load_bench()
+    bench = load_bench("ui_load")
     votes = [("A", "t1", True), ("A", "t2", False), ("B", "t1", False), ("B", "t2", False)]
     counts = {"submitted": 2}
     twice = crowd()

@@ -4,9 +4,6 @@ guarantees (a row per photo, bytes under their sha256) and its profile accounts 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-from pathlib import Path
-
 from sqlalchemy import select
 
 from curation.db.models import Image, SourceRecord
@@ -14,19 +11,11 @@ from curation.db.session import session_scope
 from curation.emulator import CorpusConfig
 from curation.emulator.api import photo_record
 from curation.flickr.photos import pick_url
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "download.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("download_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.fixtures.bench import load_bench
 
 
 def test_download_bench_contenders_fetch_every_image(tmp_path, start_emulator):
-    bench = _bench()
+    bench = load_bench("download")
     emu = start_emulator(CorpusConfig(classes=("goldfish",), styles=("photo", "sketch"), per_cell=6, plants=0,
                                       reference_size=0))
     extras = {"license", "date_upload", "url_c", "url_l", "url_o", "url_z", "url_m"}
