@@ -73,7 +73,7 @@ def plan_evaluation(specs: Sequence[str], out: Path, weights: str, settings: dic
                     check: bool = True) -> Plan:
     """Read every set, decide its keys and check them against ``out/results.json``; with ``check``, verify
     each export against its SHA256SUMS. Raises ``CurateError`` (``ResultsClash``) before any model work."""
-    from models.evaluate import set_groups
+    from models.evalsets import set_groups
 
     previous, kept = earlier_results(Path(out), weights, settings, overwrite)
     planned, taken = [], {}
@@ -139,7 +139,7 @@ def earlier_results(out: Path, weights: str, settings: dict, overwrite: bool) ->
 
 def check_heads(plan: Plan, n_outputs: int | None, model_classes: Sequence[dict] | None) -> None:
     """Can a model with ``n_outputs`` outputs (and, for a curate checkpoint, these classes) score every set?"""
-    from models.evaluate import head_for
+    from models.evalsets import head_for
 
     if not n_outputs:
         return

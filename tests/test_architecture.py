@@ -392,3 +392,18 @@ def test_splits_writes_only_its_own_tables(tmp_path):
     tables = {t for t in written if t}
     assert tables and tables <= own, f"splits wrote {sorted(tables - own)}"
     assert {"splits", "split_members", "exports"} <= tables
+
+
+@pytest.mark.parametrize("package", ["annotate_ui", "splits", "models"])
+def test_modules_of_the_other_packages_form_no_cycle_even_through_lazy_imports(package):
+    """Within each package no two modules import each other, even inside functions (the Flask views take
+    the session from ``annotate_ui.db``, never from ``annotate_ui.app``; ``models.evaluate`` and
+    ``models.preflight`` share ``models.evalsets``), unless the document sanctions the edge."""
+    sanctioned = sanctioned_lazy_edges()
+    modules: dict[str, set[str]] = {}
+    for imp in first_party_imports((package,)):
+        if imp.target.startswith(package) and imp.importer != imp.target and \
+                (imp.importer, imp.target) not in sanctioned:
+            modules.setdefault(imp.importer, set()).add(imp.target)
+    cycles = strongly_connected(modules)
+    assert not cycles, f"{package} modules importing each other (lazily or not): {cycles}"
