@@ -90,7 +90,8 @@ def read_bytes(location: str | Path) -> bytes:
     if is_url(location):
         fs, path = filesystem(str(location))
         return fs.cat_file(path)
-    return Path(location).read_bytes()
+    with open(location, "rb") as fh:
+        return fh.read()
 
 
 def write_bytes(location: str | Path, data: bytes) -> None:

@@ -5,7 +5,9 @@ horizontal mirror, the sha256 of the decoded pixels, and the grayscale mean and 
 (for the black and flat quality checks). JPEGs decode in draft mode (DCT scaling, 1/2 to 1/8 of
 the size), which is most of the speed; the bytes are opened once, their header checked by
 :func:`curation.images.open_checked` before anything is decoded, and EXIF orientation is applied
-before any hash. The dHash grid is a thumbnail of the pHash thumbnail, and the numpy work (DCTs,
+before any hash. A JPEG whose header carries nothing but the image (no EXIF, XMP or multi-picture
+index: most photos that went through a web resizer) skips Pillow's header parse: libjpeg-turbo reads
+its header and decodes it, under the same pixel caps and with the same pixels (:func:`_plain_jpeg`). The dHash grid is a thumbnail of the pHash thumbnail, and the numpy work (DCTs,
 medians, bit packing, statistics) runs once per batch, not once per image.
 
 Hashes are 64-bit, bit 63 first in row-major order of the hash grid, so ``hash & (1 << 63)`` is
@@ -20,6 +22,7 @@ import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass
+from itertools import chain
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -96,7 +99,7 @@ def _phash_bits(thumbs: np.ndarray) -> np.ndarray:
     """
     low = _DCT @ thumbs @ _DCT.T
     both = np.stack((low, low * _FLIP_SIGN), axis=1).reshape(-1, 2, 64)
-    ordered = np.sort(both, axis=2)
+    ordered = np.partition(both, (31, 32), axis=2)
     median = (ordered[..., 31] + ordered[..., 32]) / 2  # what np.median gives for 64 values
     return both > median[..., None]
 
@@ -240,12 +243,15 @@ class _Decoded:
 
     result: HashResult
     thumb32: bytes = b""
-    hist: np.ndarray | None = None  # R, G, B histograms (3 x 256); an L image repeats its one
+    hist: list[int] | None = None  # R, G, B histograms (768 counts); an L image repeats its one
 
 
 def _decode_one(data: bytes, key: int | str, max_pixels: int, want_sha256: bool) -> _Decoded:
     """Open once, check the header, decode once; bad input comes back as a reason, never raised."""
     sha = hashlib.sha256(data).hexdigest() if want_sha256 else None
+    fast = _plain_jpeg(data, key, max_pixels, sha)
+    if fast is not None:
+        return fast
     info, img = open_checked(data, max_pixels=max_pixels)
     if img is None:
         return _Decoded(HashResult(key, False, info.reason, sha, info.width, info.height, info.format))
@@ -255,16 +261,72 @@ def _decode_one(data: bytes, key: int | str, max_pixels: int, want_sha256: bool)
         with img:
             img, full = _decode(img, data)
             result.pixel_sha256 = _pixel_digest(img, full)
-            base = to_8bit(img)
-            if min(base.size) >= 4 * WORK_SIZE:
-                base = base.reduce(min(base.size) // (2 * WORK_SIZE))
-            gray = base if base.mode == "L" else base.convert("L")
-            hist = base.histogram()
-            return _Decoded(result, _thumb32(gray).tobytes(),
-                            np.fromiter(hist * 3 if base is gray else hist, dtype=np.float64, count=768))
+            return _summarise(result, to_8bit(img))
     except _DECODE_ERRORS as exc:
         result.ok, result.reason = False, f"corrupt: {str(exc)[:200]}"
         return _Decoded(result)
+
+
+def _summarise(result: HashResult, base: Image.Image) -> _Decoded:
+    """The thumbnail and histograms of an 8-bit RGB or L image (reduced first when it is large)."""
+    if min(base.size) >= 4 * WORK_SIZE:
+        base = base.reduce(min(base.size) // (2 * WORK_SIZE))
+    gray = base if base.mode == "L" else base.convert("L")
+    hist = base.histogram()
+    return _Decoded(result, _thumb32(gray).tobytes(), hist * 3 if base is gray else hist)
+
+
+_PLAIN_COLORSPACES = {"YCbCr": "RGB", "RGB": "RGB", "Gray": "L"}  # what Pillow calls the decoded mode
+
+
+def _plain_jpeg(data: bytes, key: int | str, max_pixels: int, sha: str | None) -> _Decoded | None:
+    """The common case without Pillow's header parse: a JPEG whose header holds nothing but the image.
+
+    Taken only when the markers before the scan carry no EXIF or XMP (APP1: nothing can rotate it) and
+    no multi-picture index (APP2 MPF), libjpeg-turbo reads the header as YCbCr, RGB or grayscale within
+    the pixel caps, and decodes it without a warning; the pixels, hashes and result are then the ones
+    the general path gives (``tests/filters/test_hashing.py`` compares the two). ``None`` sends the
+    bytes down the general path, which gives every refusal its reason.
+    """
+    if not data.startswith(b"\xff\xd8\xff") or not _bare_jpeg_header(data):
+        return None
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    mode = _PLAIN_COLORSPACES.get(colorspace)
+    bomb = Image.MAX_IMAGE_PIXELS
+    if mode is None or width * height > max_pixels or (bomb is not None and width * height > bomb):
+        return None
+    try:
+        pixels = simplejpeg.decode_jpeg(data, colorspace=_TURBO_COLORSPACE[mode], min_width=WORK_SIZE,
+                                        min_height=WORK_SIZE)
+    except ValueError:
+        return None
+    pixels = np.ascontiguousarray(pixels if mode == "RGB" else pixels[..., 0])
+    h, w = pixels.shape[:2]
+    digest = hashlib.sha256(f"{mode}:{width}x{height}:{w}x{h}:".encode())
+    digest.update(pixels)
+    result = HashResult(key, True, None, sha, width, height, "JPEG", mode, 1, digest.hexdigest())
+    return _summarise(result, Image.frombuffer(mode, (w, h), pixels, "raw", mode, 0, 1))
+
+
+def _bare_jpeg_header(data: bytes) -> bool:
+    """True when the marker segments up to the first scan hold no APP1 (EXIF, XMP) and no APP2 MPF index."""
+    at, end = 2, min(len(data), 1 << 20)
+    while at + 4 <= end:
+        if data[at] != 0xFF:
+            return False  # not where a marker must be: let Pillow judge the file
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0xDA:  # start of scan: the header is over
+            return True
+        if marker == 0xE1 or (marker == 0xE2 and data[at + 4:at + 8] == b"MPF\x00"):
+            return False
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+    return False
 
 
 def _finish(decoded: list[_Decoded]) -> list[HashResult]:
@@ -277,15 +339,16 @@ def _finish(decoded: list[_Decoded]) -> list[HashResult]:
         # Per-channel means and the largest per-channel standard deviation, from histograms: a flat image
         # is flat in every channel, so the largest deviation is the flatness score. The grey mean is the
         # luma (ITU-R 601) of the channel means, which is what the mean of the L conversion comes to.
-        count, total, squares = np.moveaxis(np.stack([d.hist for d in done]).reshape(-1, 3, 256) @ _POWERS, -1, 0)
+        counts = np.fromiter(chain.from_iterable(d.hist for d in done), dtype=np.int64, count=768 * len(done))
+        count, total, squares = np.moveaxis(counts.reshape(-1, 3, 256) @ _POWERS, -1, 0)
         means = total / count
         stds = np.sqrt(np.maximum(squares / count - means ** 2, 0.0))
-        flat, grey = stds.max(axis=1), means @ _LUMA
-        for i, d in enumerate(done):
+        flat, grey = stds.max(axis=1).tolist(), (means @ _LUMA).tolist()
+        for i, (d, rgb) in enumerate(zip(done, means.tolist())):
             r = d.result
             r.phash, r.phash_mirror, r.dhash, r.dhash_mirror = hashes[4 * i:4 * i + 4]
-            r.mean, r.std = float(grey[i]), float(flat[i])
-            r.rgb = tuple(round(float(v), 2) for v in means[i, :3])
+            r.mean, r.std = grey[i], flat[i]
+            r.rgb = (round(rgb[0], 2), round(rgb[1], 2), round(rgb[2], 2))
     return [d.result for d in decoded]
 
 

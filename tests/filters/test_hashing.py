@@ -133,18 +133,68 @@ def test_hashing_runs_on_ray(tmp_path):
     assert all(results[i].phash == local[i].phash and results[i].pixel_sha256 == local[i].pixel_sha256 for i in range(6))
 
 
-@pytest.mark.parametrize("mode", ["RGB", "L"])
-def test_turbojpeg_draft_gives_pillows_pixels(mode, monkeypatch):
-    """The TurboJPEG fast path decodes the same draft pixels as Pillow's draft + load."""
+_FIELDS = ("ok", "width", "height", "format", "mode", "n_frames", "pixel_sha256", "phash", "dhash", "phash_mirror",
+           "dhash_mirror", "mean", "std", "rgb")
+
+
+def _pillow_only(monkeypatch):
+    """Send every JPEG down Pillow's own open, draft and load (neither libjpeg-turbo path)."""
     from curation.filters import hashing
 
-    data = encode(photo(6, (900, 700)).convert(mode), quality=88)
-    fast = hash_bytes(data)
+    monkeypatch.setattr(hashing, "_plain_jpeg", lambda *args: None)
     monkeypatch.setattr(hashing, "_turbo_draft", lambda img, data: None)
+
+
+@pytest.mark.parametrize("mode,size,options", [
+    ("RGB", (900, 700), {}), ("L", (900, 700), {}), ("RGB", (501, 377), {"progressive": True}),
+    ("RGB", (640, 480), {"subsampling": 0}), ("RGB", (2600, 1900), {}), ("L", (97, 65), {})])
+def test_turbojpeg_paths_give_pillows_pixels_and_hashes(mode, size, options, monkeypatch):
+    """Both libjpeg-turbo paths (the bare-header one and the one after Pillow's header parse) give every
+    value Pillow's own draft + load gives."""
+    from curation.filters import hashing
+
+    data = encode(photo(6, size).convert(mode), quality=88, **options)
+    assert hashing._bare_jpeg_header(data)  # no APP1: the bare-header path takes it
+    fast = hash_bytes(data)
+    monkeypatch.setattr(hashing, "_plain_jpeg", lambda *args: None)
+    after_parse = hash_bytes(data)
+    _pillow_only(monkeypatch)
     slow = hash_bytes(data)
-    assert fast.ok and slow.ok
-    assert (fast.pixel_sha256, fast.phash, fast.dhash, fast.phash_mirror, fast.mean, fast.std) == (
-        slow.pixel_sha256, slow.phash, slow.dhash, slow.phash_mirror, slow.mean, slow.std)
+    assert fast.ok and after_parse.ok and slow.ok
+    for name in _FIELDS:
+        assert getattr(fast, name) == getattr(slow, name) == getattr(after_parse, name), name
+
+
+def test_pixel_digest_is_sha256_of_pillows_draft_pixels():
+    """The stored pixel digest, derived here from Pillow alone: mode, full size, draft size, raw pixels."""
+    import hashlib
+
+    data = encode(photo(8, (800, 600)), quality=90)
+    img = Image.open(io.BytesIO(data))
+    img.draft("RGB", (64, 64))
+    img.load()
+    expected = hashlib.sha256(f"RGB:800x600:{img.size[0]}x{img.size[1]}:".encode() + img.tobytes()).hexdigest()
+    assert img.size == (100, 75) and hash_bytes(data).pixel_sha256 == expected
+
+
+def test_only_bare_jpeg_headers_skip_pillows_parse():
+    from curation.filters.hashing import _bare_jpeg_header
+
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    base = photo(9, (120, 90))
+    assert _bare_jpeg_header(encode(base, quality=90))
+    assert not _bare_jpeg_header(encode(base, quality=90, exif=exif.tobytes()))  # APP1: Pillow reads it
+    assert not _bare_jpeg_header(encode(base, quality=90)[:40])  # header cut short before the scan
+    data = encode(base, quality=90)
+    app2 = b"\xff\xe2\x00\x0aMPF\x00\x00\x00\x00\x00"  # a multi-picture index: Pillow calls it MPO
+    assert not _bare_jpeg_header(data[:2] + app2 + data[2:])
+
+
+def test_jpeg_over_the_pixel_cap_is_refused_with_pillows_reason():
+    data = encode(photo(10, (400, 300)), quality=90)
+    result = hash_bytes(data, max_pixels=100_000)
+    assert not result.ok and result.reason.startswith("decompression-bomb") and result.phash is None
 
 
 def test_jpeg_with_a_recoverable_libjpeg_warning_still_hashes():
