@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import resource
 import shutil
 import sys
 import tempfile
@@ -45,8 +46,40 @@ def _serve(conn, n_photos: int, latency: float) -> None:
         emu.prerender("url_c")
         extras = {"license", "date_upload", "url_c", "url_l", "url_o", "url_z", "url_m"}
         conn.send([photo_record(p, extras, emu.base_url, emu.max_side, False) for p in corpus.photos])
-        while conn.recv() != "stop":
-            pass
+        while (message := conn.recv()) != "stop":
+            if message == "cpu":
+                conn.send(_cpu(resource.RUSAGE_SELF))
+
+
+def _cpu(who: int) -> float:
+    """User plus system CPU seconds of this process (``RUSAGE_SELF``) or its waited-for children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds one contender costs: this process (its threads), its finished child processes (img2dataset's
+    worker) and the emulator (every request served), read before and after."""
+
+    def __init__(self, server_conn):
+        self._conn = server_conn
+
+    def _read(self) -> tuple[float, float, float]:
+        self._conn.send("cpu")
+        return _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN), self._conn.recv()
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        own, children, server = (b - a for a, b in zip(self._start, self._read()))
+        self.client, self.server = own + children, server
+
+    def line(self, images: int) -> str:
+        per = 1000 / max(images, 1)
+        return (f"  CPU: client {self.client:.2f} s ({self.client * per:.2f} ms an image), emulator {self.server:.2f} s "
+                f"({self.server * per:.2f} ms an image)")
 
 
 def threadpool(urls: list[str], out: Path, workers: int) -> int:
@@ -141,7 +174,7 @@ def main() -> None:
     records = parent.recv()
     work = Path(tempfile.mkdtemp(prefix="bench-download-"))
     try:
-        rates = measure(records, work, args)
+        rates = measure(records, work, args, CpuMeter(parent))
     finally:
         parent.send("stop")
         server.join(timeout=10)
@@ -149,7 +182,7 @@ def main() -> None:
     report(rates)
 
 
-def measure(records: list[dict], work: Path, args) -> dict[str, float]:
+def measure(records: list[dict], work: Path, args, cpu: CpuMeter) -> dict[str, float]:
     from curation.flickr.photos import pick_url
 
     urls = [pick_url(r, ("url_c", "url_l", "url_o"))[1] for r in records]
@@ -159,27 +192,33 @@ def measure(records: list[dict], work: Path, args) -> dict[str, float]:
     print(f"{len(urls)} images, latency {args.latency * 1000:.0f} ms per request, concurrency {c}")
     rates: dict[str, float] = {}
     settings, engine = curate_setup(work / "ws", records)
-    stats, seconds = curate_run(settings, engine, c)
+    with cpu:
+        stats, seconds = curate_run(settings, engine, c)
     engine.dispose()
     rates["curate"] = stats.downloaded / seconds
     print(f"curate download:  {stats.downloaded} images in {seconds:.2f} s = {rates['curate']:.1f} images/s "
           f"({stats.summary()})")
+    print(cpu.line(len(urls)))
     from curation.download.runner import storing_threads
 
     print(stats.profile(seconds, c + storing_threads(c)))
     start = time.perf_counter()
-    got = threadpool(urls, work / "pool", c)
+    with cpu:
+        got = threadpool(urls, work / "pool", c)
     seconds = time.perf_counter() - start
     rates["threadpool"] = got / seconds
     print(f"thread pool:      {got} images in {seconds:.2f} s = {rates['threadpool']:.1f} images/s")
+    print(cpu.line(len(urls)))
     if not args.skip_img2dataset:
         start = time.perf_counter()
-        got, own = img2dataset_run(url_file, work / "i2d", c)
+        with cpu:
+            got, own = img2dataset_run(url_file, work / "i2d", c)
         seconds = time.perf_counter() - start
         rates["img2dataset"] = got / own  # the stricter of the two: its shard's own duration
         print(f"img2dataset:      {got} images in {seconds:.2f} s = {got / seconds:.1f} images/s with its start-up "
               f"(spawning a process, importing its stack); {own:.2f} s = {rates['img2dataset']:.1f} images/s by "
               "its own shard statistics, the figure compared below")
+        print(cpu.line(len(urls)) + " (client: with its start-up)")
     return rates
 
 

@@ -43,11 +43,12 @@ class DownloadStats:
         lines = [f"profile of {wall_s:.2f} s with {workers} fetch workers ({busy:.1f} worker-seconds):"]
         for key, what in (("network", "network (request to last byte, incl. server latency)"),
                           ("checks", "checks (sha256, placeholder, header probe, trailer)"),
-                          ("store", "store (write, fsync, rename)")):
+                          ("store", "store (write, rename)")):
             lines.append(f"  {what:<54} {s[key]:8.2f} worker-s  {100 * s[key] / busy:5.1f} %")
         idle = max(0.0, busy - s["network"] - s["checks"] - s["store"])
         lines.append(f"  {'idle or queued (no task, GIL, scheduling)':<54} {idle:8.2f} worker-s  {100 * idle / busy:5.1f} %")
-        for key, what in (("database", "database (commit thread: rows, one commit a batch)"),
+        for key, what in (("sync", "store sync (commit thread: one syncfs a batch)"),
+                          ("database", "database (commit thread: rows, one commit a batch)"),
                           ("waiting", "waiting for results (thread handing out fetches)")):
             lines.append(f"  {what:<54} {s[key]:8.2f} s         {100 * s[key] / wall_s:5.1f} % of wall")
         return "\n".join(lines)
@@ -127,10 +128,10 @@ def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max
     tasks: Iterator[FetchTask] = (FetchTask(rid, url, max_bytes=max_bytes, timeout=timeout, tries=tries,
                                             store_root=store_root, max_pixels=max_pixels,
                                             advertised=rest[0] if rest else None, placeholders=placeholders,
-                                            connections=None if ray else workers)
+                                            connections=None if ray or threads == workers else workers)
                                   for rid, url, *rest in records)
-    results = map_unordered(fetch, tasks, workers=threads, kind="threads", ray=ray, max_pending=threads * 2,
-                            ray_options={"num_cpus": 0.25} if ray else None)
+    results = (map_unordered(fetch, tasks, ray=ray, max_pending=threads * 2, ray_options={"num_cpus": 0.25})
+               if ray else fetch_threaded(tasks, threads))
     committer = _Committer(lambda done: _commit(engine, store, done, stats, max_pixels, max_bytes), on_result, stats)
     pending: list[FetchResult] = []
     waited = time.perf_counter()
@@ -148,6 +149,53 @@ def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max
         committer.close()
     log.info("%s", stats.summary())
     return stats
+
+
+_DONE = object()
+
+
+def fetch_threaded(tasks: Iterator[FetchTask], threads: int) -> Iterator[FetchResult]:
+    """:func:`fetch` over ``tasks`` on ``threads`` threads; results in completion order, at most two per
+    thread waiting. Each thread takes the next task itself and hands its result over in one queue put (an
+    executor's ``wait`` for the first of ~100 futures takes and releases every future's lock, for every
+    result). An exception from ``tasks`` or ``fetch`` stops the threads and is raised here."""
+    import queue
+
+    results: queue.Queue = queue.Queue(maxsize=2 * threads)
+    lock, stop = threading.Lock(), threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    task = next(tasks, None)
+                if task is None:
+                    break
+                results.put(fetch(task))
+        except BaseException as exc:  # raised in the consuming thread
+            stop.set()
+            results.put(exc)
+        finally:
+            results.put(_DONE)
+
+    workers = [threading.Thread(target=work, name=f"download-{i}", daemon=True) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    running = threads
+    try:
+        while running:
+            item = results.get()
+            if item is _DONE:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+        while running:  # let threads blocked on a full queue finish their put and see ``stop``
+            if results.get() is _DONE:
+                running -= 1
 
 
 class _Committer:
@@ -197,6 +245,11 @@ def _commit(engine: Engine, store: ImageStore, results: list[FetchResult], stats
     start = time.perf_counter()
     stored = [r for r in results if r.status == "ok" and r.sha256 and r.probe is not None and r.probe.ok]
     others = [r for r in results if not (r.status == "ok" and r.sha256 and r.probe is not None and r.probe.ok)]
+    if stored:
+        store.sync()  # the workers wrote without fsync: the files reach the disk before the rows naming them
+        synced = time.perf_counter()
+        stats.seconds["sync"] += synced - start
+        start = synced
     with session_scope(engine) as session:
         if stored:
             stats.downloaded += link_stored(session, stored)
