@@ -46,7 +46,7 @@ class FetchTask:
     advertised: tuple[int, int] | None = None  # the size the search result gave for this URL
     placeholders: frozenset[str] = frozenset()  # extra placeholder digests (the workspace's)
     # at most this many requests of this process in flight at once (None: one per thread); a pool with
-    # more threads than this keeps every connection busy while other threads check and fsync
+    # more threads than this keeps every connection busy while other threads check and store
     connections: int | None = None
 
 
@@ -69,6 +69,14 @@ def _pool():
         with _state_lock:
             pool = _state.setdefault("pool", urllib3.PoolManager(maxsize=64, headers={"User-Agent": USER_AGENT}))
     return pool
+
+
+def close_connections() -> None:
+    """Close this process's pooled connections; the next fetch opens new ones."""
+    with _state_lock:
+        pool = _state.pop("pool", None)
+    if pool is not None:
+        pool.clear()
 
 
 def _store(root: str):

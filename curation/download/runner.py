@@ -1,8 +1,10 @@
 """Download the images of pending (or failed) source records, concurrently and bounded.
 
-Fetching runs through :func:`curation.parallel.map_unordered` (threads here, or Ray tasks with
-``ray=``); the calling thread probes and stores the bytes (:func:`attach_bytes`) and records each
-failure's reason, committing every ``batch`` results so a killed download resumes where it stopped.
+Fetching runs on this process's threads (:func:`fetch_threaded`), which also check and store good images,
+writing them without fsync; or on Ray tasks with ``ray=`` (:func:`curation.parallel.map_unordered`). A
+committing thread records every outcome, ``batch`` results a transaction; before each commit it syncs the
+store's filesystem once, so a row never names a file that a crash could still lose, and a killed download
+resumes where it stopped (bytes stored but not committed are fetched again and found whole, or rewritten).
 """
 
 from __future__ import annotations
@@ -107,8 +109,8 @@ def apply_result(session: Session, store: ImageStore, result: FetchResult, stats
 
 
 def storing_threads(workers: int) -> int:
-    """Threads beyond the ``workers`` concurrent requests: while they check and fsync what came in, the
-    requests go on (an fsync takes about half a 50 ms round trip on a plain disk; measured in bench/download.py)."""
+    """Threads beyond the ``workers`` concurrent requests: while they check and store what came in (a
+    placeholder check decodes every JPEG of a placeholder's size at an eighth), the requests go on."""
     return max(1, workers // 2)
 
 
@@ -200,7 +202,7 @@ def fetch_threaded(tasks: Iterator[FetchTask], threads: int) -> Iterator[FetchRe
 
 class _Committer:
     """Commits batches on its own thread, so the loop that hands out fetches never stops for a commit
-    (an fsync of the database, queued behind the store's). At most two batches wait; an error in a
+    (a sync of the store's filesystem, then the database's commit). At most two batches wait; an error in a
     commit stops the download at the next batch and is raised by :meth:`close`."""
 
     def __init__(self, commit: Callable[[list[FetchResult]], None], on_result, stats: DownloadStats):
