@@ -83,8 +83,8 @@ class CpuMeter:
 
     def line(self, images: int) -> str:
         per = 1000 / max(images, 1)
-        return (f"    CPU: client {self.client:.2f} s ({self.client * per:.2f} ms an image), emulator {self.server:.2f} s "
-                f"({self.server * per:.2f} ms an image)")
+        return (f"    CPU: client {self.client:.2f} s ({self.client * per:.2f} ms an image), "
+                f"emulator {self.server:.2f} s ({self.server * per:.2f} ms an image)")
 
 
 def threadpool(urls: list[str], out: Path, workers: int) -> int:
