@@ -54,12 +54,13 @@ class FetchTask:
 class FetchResult:
     record_id: int
     status: str  # ok | failed (transient: worth retrying later) | rejected (permanent: never an acceptable image)
-    data: bytes | None = None
+    data: bytes | None = None  # the body, unless the worker stored it (then ``sha256`` and ``n_bytes`` say what)
     error: str | None = None
     attempts: int = 1
     probe: Probe | None = None  # set when the worker already probed (and stored) the bytes
     sha256: str | None = None  # set when the worker stored the bytes under this digest
     seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)  # this worker's time in network, checks, store
+    n_bytes: int = 0  # the body's size
 
 
 def _pool():
@@ -206,8 +207,9 @@ def _checked(task: FetchTask, data: bytes, meta: tuple[str, str | None], attempt
     if info.ok:
         # no fsync here: the committing thread syncs the store once before the batch's commit
         stored = _store(task.store_root).put(data, durable=False, sha256=digest)
-    return FetchResult(task.record_id, "ok", data, None, attempt, info, stored,
-                       (network, checked - start, time.perf_counter() - checked))
+    # stored bytes are not carried along (nor sent back from a Ray worker): the row needs their digest and size
+    return FetchResult(task.record_id, "ok", None if stored else data, None, attempt, info, stored,
+                       (network, checked - start, time.perf_counter() - checked), len(data))
 
 
 def check_image(data: bytes, max_pixels: int, max_bytes: int) -> Probe:

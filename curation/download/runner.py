@@ -116,7 +116,7 @@ def storing_threads(workers: int) -> int:
 
 def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max_pixels: int,
              max_bytes: int, workers: int = 32, ray: str | None = None, timeout: float = 30.0, tries: int = 4,
-             batch: int = 100, on_result: Callable[[DownloadStats], None] | None = None,
+             batch: int = 250, on_result: Callable[[DownloadStats], None] | None = None,
              stats: DownloadStats | None = None, placeholders: frozenset[str] = frozenset()) -> DownloadStats:
     """Fetch and store ``records`` ((id, url[, advertised size]) as :func:`select_records` gives them);
     returns counts of what happened (added to ``stats`` if given)."""
@@ -275,7 +275,7 @@ def link_stored(session: Session, results: Sequence[FetchResult]) -> int:
         if r.sha256 not in ids and r.sha256 not in new:
             info = r.probe
             new[r.sha256] = {"sha256": r.sha256, "width": info.width, "height": info.height, "format": info.format,
-                             "mode": info.mode, "n_bytes": len(r.data or b""), "n_frames": info.n_frames}
+                             "mode": info.mode, "n_bytes": r.n_bytes or len(r.data or b""), "n_frames": info.n_frames}
     if new:
         session.execute(insert(Image), list(new.values()))
         ids.update(session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(list(new)))).all())
