@@ -132,6 +132,8 @@ def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max
                                             advertised=rest[0] if rest else None, placeholders=placeholders,
                                             connections=None if ray or threads == workers else workers)
                                   for rid, url, *rest in records)
+    handed_out = threading.Event()  # every task is taken: the last results are on their way
+    tasks = _then_set(tasks, handed_out)
     results = (map_unordered(fetch, tasks, ray=ray, max_pending=threads * 2, ray_options={"num_cpus": 0.25})
                if ray else fetch_threaded(tasks, threads))
     committer = _Committer(lambda done: _commit(engine, store, done, stats, max_pixels, max_bytes), on_result, stats)
@@ -141,7 +143,9 @@ def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max
         for result in results:
             stats.seconds["waiting"] += time.perf_counter() - waited
             pending.append(result)
-            if len(pending) >= batch:
+            # full batches; at the end, whatever came in while the committer was busy, so the last commit
+            # (which the download waits for) holds a few results rather than a whole batch
+            if len(pending) >= batch or (handed_out.is_set() and committer.idle()):
                 committer.put(pending)
                 pending = []
             waited = time.perf_counter()
@@ -154,6 +158,12 @@ def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max
 
 
 _DONE = object()
+
+
+def _then_set(items: Iterable, event: threading.Event) -> Iterator:
+    """``items``, then ``event`` set once they are all taken."""
+    yield from items
+    event.set()
 
 
 def fetch_threaded(tasks: Iterator[FetchTask], threads: int) -> Iterator[FetchResult]:
@@ -211,6 +221,7 @@ class _Committer:
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._commit, self._on_result, self._stats = commit, on_result, stats
         self._error: BaseException | None = None
+        self._busy = False
         self._thread = threading.Thread(target=self._run, name="download-commit", daemon=True)
         self._thread.start()
 
@@ -218,6 +229,7 @@ class _Committer:
         while (results := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # drain: nothing more is committed after a failure
+            self._busy = True
             try:
                 for result in results:
                     for key, value in zip(("network", "checks", "store"), result.seconds):
@@ -227,6 +239,12 @@ class _Committer:
                     self._on_result(self._stats)
             except BaseException as exc:  # raised in the calling thread by close()
                 self._error = exc
+            finally:
+                self._busy = False
+
+    def idle(self) -> bool:
+        """True when no batch is being committed or waiting."""
+        return not self._busy and self._queue.empty()
 
     def put(self, results: list[FetchResult]) -> None:
         if self._error is not None:
