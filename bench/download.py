@@ -11,11 +11,15 @@ of concurrent requests:
 * thread pool: ``requests.Session`` + ``ThreadPoolExecutor``, each image written to a file;
 * curate: :func:`curation.download.runner.download` on pending source records of a fresh SQLite
   workspace, every guarantee on: one database row per photo with its outcome, bytes probed (header
-  checks, size and pixel caps, placeholder detection), stored under their sha256 with an fsync, 429 /
+  checks, size and pixel caps, placeholder detection), stored under their sha256 (written without fsync,
+  the store's filesystem synced once a batch before the commit that records it: durable first), 429 /
   Retry-After honoured per host, committed in batches so a kill resumes where it stopped.
 
-A profile of curate's run (thread-seconds in the network, in the checks, in hashing and storing, and
-the database time of the committing thread) says where the time goes.
+Each round runs the three in turn; each contender's median over the rounds (3 by default) is compared,
+and the disk is synced between contenders. A profile of curate's median round (thread-seconds in the
+network, in the checks, in storing; the sync and database time of the committing thread) and every
+contender's CPU seconds (client, including img2dataset's worker process, and the emulator's) say where
+the time goes.
 
     python bench/download.py            # 2,000 images
     python bench/download.py --quick    # 300 images
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -45,8 +51,40 @@ def _serve(conn, n_photos: int, latency: float) -> None:
         emu.prerender("url_c")
         extras = {"license", "date_upload", "url_c", "url_l", "url_o", "url_z", "url_m"}
         conn.send([photo_record(p, extras, emu.base_url, emu.max_side, False) for p in corpus.photos])
-        while conn.recv() != "stop":
-            pass
+        while (message := conn.recv()) != "stop":
+            if message == "cpu":
+                conn.send(_cpu(resource.RUSAGE_SELF))
+
+
+def _cpu(who: int) -> float:
+    """User plus system CPU seconds of this process (``RUSAGE_SELF``) or its waited-for children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds one contender costs: this process (its threads), its finished child processes (img2dataset's
+    worker) and the emulator (every request served), read before and after."""
+
+    def __init__(self, server_conn):
+        self._conn = server_conn
+
+    def _read(self) -> tuple[float, float, float]:
+        self._conn.send("cpu")
+        return _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN), self._conn.recv()
+
+    def __enter__(self) -> "CpuMeter":
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        own, children, server = (b - a for a, b in zip(self._start, self._read()))
+        self.client, self.server = own + children, server
+
+    def line(self, images: int) -> str:
+        per = 1000 / max(images, 1)
+        return (f"    CPU: client {self.client:.2f} s ({self.client * per:.2f} ms an image), "
+                f"emulator {self.server:.2f} s ({self.server * per:.2f} ms an image)")
 
 
 def threadpool(urls: list[str], out: Path, workers: int) -> int:
@@ -132,8 +170,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="number of images (overrides --quick)")
     parser.add_argument("--latency", type=float, default=0.05, help="image host latency per request, seconds")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all contenders; medians are compared")
     parser.add_argument("--skip-img2dataset", action="store_true", help="leave img2dataset out (not installed)")
     args = parser.parse_args()
+    if args.rounds < 1 or (args.images is not None and args.images < 1):
+        parser.error("--rounds and --images must be at least 1")
     n = args.images or (300 if args.quick else 2000)
     parent, child = mp.Pipe()
     server = mp.get_context("spawn").Process(target=_serve, args=(child, n, args.latency), daemon=True)
@@ -141,7 +182,7 @@ def main() -> None:
     records = parent.recv()
     work = Path(tempfile.mkdtemp(prefix="bench-download-"))
     try:
-        rates = measure(records, work, args)
+        rates = measure(records, work, args, CpuMeter(parent))
     finally:
         parent.send("stop")
         server.join(timeout=10)
@@ -149,38 +190,77 @@ def main() -> None:
     report(rates)
 
 
-def measure(records: list[dict], work: Path, args) -> dict[str, float]:
+def measure(records: list[dict], work: Path, args, cpu: CpuMeter) -> dict[str, float]:
+    """Each contender's median rate over ``args.rounds`` rounds (each round runs them in turn), so one
+    slow moment of a shared machine decides nothing; every round starts from a synced, idle disk."""
+    from statistics import median
+
     from curation.flickr.photos import pick_url
 
     urls = [pick_url(r, ("url_c", "url_l", "url_o"))[1] for r in records]
     url_file = work / "urls.txt"
     url_file.write_text("\n".join(urls) + "\n")
-    c = args.concurrency
-    print(f"{len(urls)} images, latency {args.latency * 1000:.0f} ms per request, concurrency {c}")
-    rates: dict[str, float] = {}
-    settings, engine = curate_setup(work / "ws", records)
-    stats, seconds = curate_run(settings, engine, c)
-    engine.dispose()
-    rates["curate"] = stats.downloaded / seconds
-    print(f"curate download:  {stats.downloaded} images in {seconds:.2f} s = {rates['curate']:.1f} images/s "
-          f"({stats.summary()})")
+    print(f"{len(urls)} images, latency {args.latency * 1000:.0f} ms per request, concurrency {args.concurrency}, "
+          f"{args.rounds} round(s), each contender's median compared")
+    runs: dict[str, list[float]] = {}
+    profiles: list[tuple[float, str]] = []
+    for number in range(1, args.rounds + 1):
+        folder = work / f"round{number}"
+        print(f"round {number}:")
+        for name in ("curate", "threadpool", "img2dataset"):
+            if name == "img2dataset" and args.skip_img2dataset:
+                continue
+            os.sync()  # the previous contender's files are not flushed on the next one's time
+            rate, profile = CONTENDERS[name](records, urls, url_file, folder, args.concurrency, cpu)
+            runs.setdefault(name, []).append(rate)
+            if profile:
+                profiles.append((rate, profile))
+    profiles.sort()
+    print(f"curate's median round, where the time went:\n{profiles[len(profiles) // 2][1]}")
+    rates = {name: median(values) for name, values in runs.items()}
+    for name, values in runs.items():
+        print(f"{name:<12} median {rates[name]:6.1f} images/s (rounds: {', '.join(f'{v:.1f}' for v in values)})")
+    return rates
+
+
+def run_curate(records, urls, url_file, folder: Path, c: int, cpu: CpuMeter) -> tuple[float, str]:
+    from curation.download.fetch import close_connections
     from curation.download.runner import storing_threads
 
-    print(stats.profile(seconds, c + storing_threads(c)))
+    settings, engine = curate_setup(folder / "ws", records)
+    close_connections()  # every round opens its connections afresh, as a new process would
+    with cpu:
+        stats, seconds = curate_run(settings, engine, c)
+    engine.dispose()
+    rate = stats.downloaded / seconds
+    print(f"  curate download: {stats.downloaded} images in {seconds:.2f} s = {rate:.1f} images/s ({stats.summary()})")
+    print(cpu.line(len(urls)))
+    return rate, stats.profile(seconds, c + storing_threads(c))
+
+
+def run_threadpool(records, urls, url_file, folder: Path, c: int, cpu: CpuMeter) -> tuple[float, str]:
     start = time.perf_counter()
-    got = threadpool(urls, work / "pool", c)
+    with cpu:
+        got = threadpool(urls, folder / "pool", c)
     seconds = time.perf_counter() - start
-    rates["threadpool"] = got / seconds
-    print(f"thread pool:      {got} images in {seconds:.2f} s = {rates['threadpool']:.1f} images/s")
-    if not args.skip_img2dataset:
-        start = time.perf_counter()
-        got, own = img2dataset_run(url_file, work / "i2d", c)
-        seconds = time.perf_counter() - start
-        rates["img2dataset"] = got / own  # the stricter of the two: its shard's own duration
-        print(f"img2dataset:      {got} images in {seconds:.2f} s = {got / seconds:.1f} images/s with its start-up "
-              f"(spawning a process, importing its stack); {own:.2f} s = {rates['img2dataset']:.1f} images/s by "
-              "its own shard statistics, the figure compared below")
-    return rates
+    print(f"  thread pool:     {got} images in {seconds:.2f} s = {got / seconds:.1f} images/s")
+    print(cpu.line(len(urls)))
+    return got / seconds, ""
+
+
+def run_img2dataset(records, urls, url_file, folder: Path, c: int, cpu: CpuMeter) -> tuple[float, str]:
+    start = time.perf_counter()
+    with cpu:
+        got, own = img2dataset_run(url_file, folder / "i2d", c)
+    seconds = time.perf_counter() - start
+    print(f"  img2dataset:     {got} images in {seconds:.2f} s = {got / seconds:.1f} images/s with its start-up "
+          f"(spawning a process, importing its stack); {own:.2f} s = {got / own:.1f} images/s by its own shard "
+          "statistics, the figure compared")
+    print(cpu.line(len(urls)) + " (client: with its start-up)")
+    return got / own, ""  # the stricter of the two: its shard's own duration
+
+
+CONTENDERS = {"curate": run_curate, "threadpool": run_threadpool, "img2dataset": run_img2dataset}
 
 
 def report(rates: dict[str, float]) -> None:
@@ -194,10 +274,11 @@ def report(rates: dict[str, float]) -> None:
         print(f"TARGET download_vs_{name}: {ratio:.2f}x (target 1.0x) {'met' if ratio >= 1.0 else 'missed'}")
     if missed:
         print("  why: per image curate also hashes, checks for Flickr's placeholder (a reduced JPEG decode when the "
-              "size is a placeholder's), probes the header, writes atomically with two fsyncs and records a "
-              "database row; the baselines write files and nothing else. On this machine the emulator shares the "
-              "same 2 cores, so the extra CPU slows the server's answers (compare the network line of the profile "
-              "with the latency): the gap is the price of the guarantees, not idle connections.")
+              "size is a placeholder's), probes the header, writes atomically, syncs the store once a batch and "
+              "records a database row (compare the CPU lines); the baselines write files and nothing else. On "
+              "this machine the emulator shares the same 2 cores and the client's threads share one GIL, so the "
+              "extra CPU stretches every request (compare the network line of the profile with the latency): "
+              "the gap is the price of the guarantees, not idle connections.")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 ``root`` is a folder (the default, ``store/`` in the workspace) or any ``fsspec`` URL
 (``s3://bucket/prefix``; see :mod:`curation.objstore` for endpoint and credentials). Writes are atomic
 either way. Locally, ``put`` writes a temporary file in the target's folder, fsyncs it and renames it into
-place, so a crash never leaves a half-written image under its final name; a killed writer leaves its
+place, so a crash never leaves a half-written image under its final name (``put(durable=False)`` leaves
+the fsyncs out and the caller runs one :meth:`ImageStore.sync` before it commits the rows of a batch:
+then a crash may lose or cut short an unsynced file, but never one a committed row names, and a later
+``put`` of the same bytes replaces a file cut short); a killed writer leaves its
 ``.put-*`` file behind: ``verify`` lists them and the next run that takes the workspace's ``images`` lock
 (import, download, scrape) removes them. In an object store a single PUT (or a completed multipart
 upload) makes the object appear whole or not at all, so the bytes go straight to their final key once
@@ -17,6 +20,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, Iterable, Iterator, Mapping
 
@@ -110,19 +114,38 @@ class ImageStore:
         return self.path(sha256).exists()
 
     # -- writing -------------------------------------------------------------------------------
-    def put(self, data: bytes) -> str:
-        """Store ``data``; returns its sha256."""
-        digest = sha256_bytes(data)
+    def put(self, data: bytes, durable: bool = True, sha256: str | None = None) -> str:
+        """Store ``data``; returns its sha256.
+
+        ``durable=False`` writes the temporary file and renames it into place without the two fsyncs (the
+        file's and its folder's): the caller then owes one :meth:`sync` before it commits anything that
+        names the digest, which flushes a whole batch at once. A file already under the digest's name is
+        kept only if it holds exactly ``data`` (an unsynced write that a crash cut short is replaced).
+        An object store's PUT is durable either way. ``sha256`` is the digest of ``data`` where the caller
+        has just computed it from these very bytes (it is trusted, not recomputed).
+        """
+        digest = sha256 or sha256_bytes(data)
         if self.remote:
             if digest not in self:
                 self.fs.pipe_file(self._object(digest), data)  # one PUT: whole or absent
             return digest
         target = self.path(digest)
-        if not target.exists():
+        if _holds(target, data):
+            return digest
+        if durable:
             with _atomic_temp(target.parent) as (fh, tmp):
                 fh.write(data)
-            _place(tmp, target)
+            _place(tmp, target, replace=True)
+        else:
+            _write_unsynced(target, data)
         return digest
+
+    def sync(self) -> None:
+        """Flush what :meth:`put` wrote with ``durable=False`` (and links) to disk: the store's filesystem is
+        synced once (Linux ``syncfs``, ``sync`` elsewhere). Nothing to do for an object store."""
+        if self.remote or not self.root.exists():
+            return
+        sync_filesystem(self.root)
 
     def put_file(self, source: Path) -> str:
         """Copy a file into the store, hashing while copying; returns its sha256."""
@@ -253,11 +276,12 @@ def _atomic_temp(folder: Path) -> Iterator[tuple[BinaryIO, str]]:
         raise
 
 
-def _place(tmp: str, target: Path) -> None:
-    """Rename a finished temporary file to its final name (or drop it if the content is already there)."""
+def _place(tmp: str, target: Path, replace: bool = False) -> None:
+    """Rename a finished temporary file to its final name (or, unless ``replace``, drop it if a file is
+    already there)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
+        if not replace and target.exists():
             os.unlink(tmp)
             return
         os.replace(tmp, target)
@@ -266,6 +290,65 @@ def _place(tmp: str, target: Path) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(target.parent)
+
+
+def _holds(target: Path, data: bytes) -> bool:
+    """True when ``target`` exists with exactly ``data`` (read only when the size already matches)."""
+    try:
+        if target.stat().st_size != len(data):
+            return False
+        return target.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
+def _write_unsynced(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``target`` and rename it into place, without fsync (the
+    caller syncs the filesystem before it records the file). The fan-out folders are made only when the
+    first attempt finds them missing, which saves two system calls a file once they exist."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    tmp = f"{target.parent}/{_temp_prefix()}{os.urandom(6).hex()}"
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def sync_filesystem(folder: Path) -> None:
+    """Flush the filesystem that holds ``folder`` to disk (Linux ``syncfs``; ``sync`` elsewhere)."""
+    syncfs = _syncfs()
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        os.sync()
+        return
+    try:
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
+@lru_cache(maxsize=1)
+def _syncfs():
+    """libc's ``syncfs`` (None where there is none); looked up once, as finding libc runs ``ldconfig``."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    return getattr(libc, "syncfs", None)
 
 
 def _hard_link(source: Path, target: Path) -> bool:

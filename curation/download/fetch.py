@@ -15,8 +15,12 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import urllib3
+from urllib3 import exceptions as e
+
 from curation.download.placeholder import is_placeholder, placeholder_reason  # noqa: F401 - re-exported
-from curation.images import Probe
+from curation.images import Probe, probe
+from curation.store import open_store, sha256_bytes
 
 USER_AGENT = "curate/0.1 (+dataset curation; honours X-Robots-Tag noai)"
 TRANSIENT_HTTP = frozenset({408, 425, 429})  # besides 5xx: the server may answer later
@@ -42,7 +46,7 @@ class FetchTask:
     advertised: tuple[int, int] | None = None  # the size the search result gave for this URL
     placeholders: frozenset[str] = frozenset()  # extra placeholder digests (the workspace's)
     # at most this many requests of this process in flight at once (None: one per thread); a pool with
-    # more threads than this keeps every connection busy while other threads check and fsync
+    # more threads than this keeps every connection busy while other threads check and store
     connections: int | None = None
 
 
@@ -50,23 +54,40 @@ class FetchTask:
 class FetchResult:
     record_id: int
     status: str  # ok | failed (transient: worth retrying later) | rejected (permanent: never an acceptable image)
-    data: bytes | None = None
+    data: bytes | None = None  # the body, unless the worker stored it (then ``sha256`` and ``n_bytes`` say what)
     error: str | None = None
     attempts: int = 1
     probe: Probe | None = None  # set when the worker already probed (and stored) the bytes
     sha256: str | None = None  # set when the worker stored the bytes under this digest
     seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)  # this worker's time in network, checks, store
+    n_bytes: int = 0  # the body's size
 
 
 def _pool():
     """One urllib3 pool for every thread of this process (urllib3 pools are thread-safe)."""
-    import urllib3
-
     pool = _state.get("pool")
     if pool is None:
         with _state_lock:
             pool = _state.setdefault("pool", urllib3.PoolManager(maxsize=64, headers={"User-Agent": USER_AGENT}))
     return pool
+
+
+def close_connections() -> None:
+    """Close this process's pooled connections; the next fetch opens new ones."""
+    with _state_lock:
+        pool = _state.pop("pool", None)
+    if pool is not None:
+        pool.clear()
+
+
+def _store(root: str):
+    """The store at ``root``, opened once per process (an object store's client is reused)."""
+    stores: dict = _state.get("stores") or _state.setdefault("stores", {})  # type: ignore[assignment]
+    store = stores.get(root)
+    if store is None:
+        with _state_lock:
+            store = stores.setdefault(root, open_store(root))
+    return store
 
 
 def _gate(connections: int | None) -> threading.BoundedSemaphore | None:
@@ -130,8 +151,6 @@ def robots_forbid(header: str | None) -> bool:
 
 def fetch(task: FetchTask) -> FetchResult:
     """Download ``task.url``; never raises for a bad URL, server or body: the reason comes back as data."""
-    from urllib3 import exceptions as e
-
     host = urlsplit(task.url).netloc
     reason, network = "no attempt", 0.0
     for attempt in range(1, task.tries + 1):
@@ -172,8 +191,6 @@ def _checked(task: FetchTask, data: bytes, meta: tuple[str, str | None], attempt
              network: float) -> FetchResult:
     """The checks every fetched body goes through in the worker: placeholder, then (local runs) the probe
     and the store. Each digest is computed once here, not again by the committing thread."""
-    from curation.store import open_store, sha256_bytes
-
     start = time.perf_counter()
     digest = sha256_bytes(data)
     final_url, content_type = meta
@@ -188,9 +205,11 @@ def _checked(task: FetchTask, data: bytes, meta: tuple[str, str | None], attempt
     checked = time.perf_counter()
     stored = None
     if info.ok:
-        stored = open_store(task.store_root).put(data)
-    return FetchResult(task.record_id, "ok", data, None, attempt, info, stored,
-                       (network, checked - start, time.perf_counter() - checked))
+        # no fsync here: the committing thread syncs the store once before the batch's commit
+        stored = _store(task.store_root).put(data, durable=False, sha256=digest)
+    # stored bytes are not carried along (nor sent back from a Ray worker): the row needs their digest and size
+    return FetchResult(task.record_id, "ok", None if stored else data, None, attempt, info, stored,
+                       (network, checked - start, time.perf_counter() - checked), len(data))
 
 
 def check_image(data: bytes, max_pixels: int, max_bytes: int) -> Probe:
@@ -200,8 +219,6 @@ def check_image(data: bytes, max_pixels: int, max_bytes: int) -> Probe:
     cut short and is not decoded here: the filters decode every image anyway and reject what fails.
     Any other body is fully decoded, so a cut-off transfer is still caught now and retried later.
     """
-    from curation.images import probe
-
     info = probe(data, max_pixels=max_pixels, max_bytes=max_bytes, full_decode=False)
     if not info.ok or _has_trailer(data, info.format):
         return info
@@ -221,8 +238,6 @@ def _has_trailer(data: bytes, fmt: str | None) -> bool:
 
 def _get(task: FetchTask) -> tuple[str, bytes | None, str | None, tuple[str, str | None] | None]:
     """One GET: (outcome, body, reason, (final URL, Content-Type) of a 200 answer)."""
-    import urllib3
-
     if not task.url.startswith(("http://", "https://")):
         return "rejected", None, "bad-url: only http(s) URLs are fetched"
     response = _pool().request("GET", task.url, preload_content=False, timeout=urllib3.Timeout(task.timeout),

@@ -1,8 +1,10 @@
 """Download the images of pending (or failed) source records, concurrently and bounded.
 
-Fetching runs through :func:`curation.parallel.map_unordered` (threads here, or Ray tasks with
-``ray=``); the calling thread probes and stores the bytes (:func:`attach_bytes`) and records each
-failure's reason, committing every ``batch`` results so a killed download resumes where it stopped.
+Fetching runs on this process's threads (:func:`fetch_threaded`), which also check and store good images,
+writing them without fsync; or on Ray tasks with ``ray=`` (:func:`curation.parallel.map_unordered`). A
+committing thread records every outcome, ``batch`` results a transaction; before each commit it syncs the
+store's filesystem once, so a row never names a file that a crash could still lose, and a killed download
+resumes where it stopped (bytes stored but not committed are fetched again and found whole, or rewritten).
 """
 
 from __future__ import annotations
@@ -43,11 +45,12 @@ class DownloadStats:
         lines = [f"profile of {wall_s:.2f} s with {workers} fetch workers ({busy:.1f} worker-seconds):"]
         for key, what in (("network", "network (request to last byte, incl. server latency)"),
                           ("checks", "checks (sha256, placeholder, header probe, trailer)"),
-                          ("store", "store (write, fsync, rename)")):
+                          ("store", "store (write, rename)")):
             lines.append(f"  {what:<54} {s[key]:8.2f} worker-s  {100 * s[key] / busy:5.1f} %")
         idle = max(0.0, busy - s["network"] - s["checks"] - s["store"])
         lines.append(f"  {'idle or queued (no task, GIL, scheduling)':<54} {idle:8.2f} worker-s  {100 * idle / busy:5.1f} %")
-        for key, what in (("database", "database (commit thread: rows, one commit a batch)"),
+        for key, what in (("sync", "store sync (commit thread: one syncfs a batch)"),
+                          ("database", "database (commit thread: rows, one commit a batch)"),
                           ("waiting", "waiting for results (thread handing out fetches)")):
             lines.append(f"  {what:<54} {s[key]:8.2f} s         {100 * s[key] / wall_s:5.1f} % of wall")
         return "\n".join(lines)
@@ -106,14 +109,14 @@ def apply_result(session: Session, store: ImageStore, result: FetchResult, stats
 
 
 def storing_threads(workers: int) -> int:
-    """Threads beyond the ``workers`` concurrent requests: while they check and fsync what came in, the
-    requests go on (an fsync takes about half a 50 ms round trip on a plain disk; measured in bench/download.py)."""
+    """Threads beyond the ``workers`` concurrent requests: while they check and store what came in (a
+    placeholder check decodes every JPEG of a placeholder's size at an eighth), the requests go on."""
     return max(1, workers // 2)
 
 
 def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max_pixels: int,
              max_bytes: int, workers: int = 32, ray: str | None = None, timeout: float = 30.0, tries: int = 4,
-             batch: int = 100, on_result: Callable[[DownloadStats], None] | None = None,
+             batch: int = 250, on_result: Callable[[DownloadStats], None] | None = None,
              stats: DownloadStats | None = None, placeholders: frozenset[str] = frozenset()) -> DownloadStats:
     """Fetch and store ``records`` ((id, url[, advertised size]) as :func:`select_records` gives them);
     returns counts of what happened (added to ``stats`` if given)."""
@@ -127,10 +130,12 @@ def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max
     tasks: Iterator[FetchTask] = (FetchTask(rid, url, max_bytes=max_bytes, timeout=timeout, tries=tries,
                                             store_root=store_root, max_pixels=max_pixels,
                                             advertised=rest[0] if rest else None, placeholders=placeholders,
-                                            connections=None if ray else workers)
+                                            connections=None if ray or threads == workers else workers)
                                   for rid, url, *rest in records)
-    results = map_unordered(fetch, tasks, workers=threads, kind="threads", ray=ray, max_pending=threads * 2,
-                            ray_options={"num_cpus": 0.25} if ray else None)
+    handed_out = threading.Event()  # every task is taken: the last results are on their way
+    tasks = _then_set(tasks, handed_out)
+    results = (map_unordered(fetch, tasks, ray=ray, max_pending=threads * 2, ray_options={"num_cpus": 0.25})
+               if ray else fetch_threaded(tasks, threads))
     committer = _Committer(lambda done: _commit(engine, store, done, stats, max_pixels, max_bytes), on_result, stats)
     pending: list[FetchResult] = []
     waited = time.perf_counter()
@@ -138,7 +143,9 @@ def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max
         for result in results:
             stats.seconds["waiting"] += time.perf_counter() - waited
             pending.append(result)
-            if len(pending) >= batch:
+            # full batches; at the end, whatever came in while the committer was busy, so the last commit
+            # (which the download waits for) holds a few results rather than a whole batch
+            if len(pending) >= batch or (handed_out.is_set() and committer.idle()):
                 committer.put(pending)
                 pending = []
             waited = time.perf_counter()
@@ -150,9 +157,62 @@ def download(engine: Engine, store: ImageStore, records: Iterable[tuple], *, max
     return stats
 
 
+_DONE = object()
+
+
+def _then_set(items: Iterable, event: threading.Event) -> Iterator:
+    """``items``, then ``event`` set once they are all taken."""
+    yield from items
+    event.set()
+
+
+def fetch_threaded(tasks: Iterator[FetchTask], threads: int) -> Iterator[FetchResult]:
+    """:func:`fetch` over ``tasks`` on ``threads`` threads; results in completion order, at most two per
+    thread waiting. Each thread takes the next task itself and hands its result over in one queue put (an
+    executor's ``wait`` for the first of ~100 futures takes and releases every future's lock, for every
+    result). An exception from ``tasks`` or ``fetch`` stops the threads and is raised here."""
+    import queue
+
+    results: queue.Queue = queue.Queue(maxsize=2 * threads)
+    lock, stop = threading.Lock(), threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    task = next(tasks, None)
+                if task is None:
+                    break
+                results.put(fetch(task))
+        except BaseException as exc:  # raised in the consuming thread
+            stop.set()
+            results.put(exc)
+        finally:
+            results.put(_DONE)
+
+    workers = [threading.Thread(target=work, name=f"download-{i}", daemon=True) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    running = threads
+    try:
+        while running:
+            item = results.get()
+            if item is _DONE:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        stop.set()
+        while running:  # let threads blocked on a full queue finish their put and see ``stop``
+            if results.get() is _DONE:
+                running -= 1
+
+
 class _Committer:
     """Commits batches on its own thread, so the loop that hands out fetches never stops for a commit
-    (an fsync of the database, queued behind the store's). At most two batches wait; an error in a
+    (a sync of the store's filesystem, then the database's commit). At most two batches wait; an error in a
     commit stops the download at the next batch and is raised by :meth:`close`."""
 
     def __init__(self, commit: Callable[[list[FetchResult]], None], on_result, stats: DownloadStats):
@@ -161,6 +221,7 @@ class _Committer:
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._commit, self._on_result, self._stats = commit, on_result, stats
         self._error: BaseException | None = None
+        self._busy = False
         self._thread = threading.Thread(target=self._run, name="download-commit", daemon=True)
         self._thread.start()
 
@@ -168,6 +229,7 @@ class _Committer:
         while (results := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # drain: nothing more is committed after a failure
+            self._busy = True
             try:
                 for result in results:
                     for key, value in zip(("network", "checks", "store"), result.seconds):
@@ -177,6 +239,12 @@ class _Committer:
                     self._on_result(self._stats)
             except BaseException as exc:  # raised in the calling thread by close()
                 self._error = exc
+            finally:
+                self._busy = False
+
+    def idle(self) -> bool:
+        """True when no batch is being committed or waiting."""
+        return not self._busy and self._queue.empty()
 
     def put(self, results: list[FetchResult]) -> None:
         if self._error is not None:
@@ -197,6 +265,11 @@ def _commit(engine: Engine, store: ImageStore, results: list[FetchResult], stats
     start = time.perf_counter()
     stored = [r for r in results if r.status == "ok" and r.sha256 and r.probe is not None and r.probe.ok]
     others = [r for r in results if not (r.status == "ok" and r.sha256 and r.probe is not None and r.probe.ok)]
+    if stored:
+        store.sync()  # the workers wrote without fsync: the files reach the disk before the rows naming them
+        synced = time.perf_counter()
+        stats.seconds["sync"] += synced - start
+        start = synced
     with session_scope(engine) as session:
         if stored:
             stats.downloaded += link_stored(session, stored)
@@ -220,7 +293,7 @@ def link_stored(session: Session, results: Sequence[FetchResult]) -> int:
         if r.sha256 not in ids and r.sha256 not in new:
             info = r.probe
             new[r.sha256] = {"sha256": r.sha256, "width": info.width, "height": info.height, "format": info.format,
-                             "mode": info.mode, "n_bytes": len(r.data or b""), "n_frames": info.n_frames}
+                             "mode": info.mode, "n_bytes": r.n_bytes or len(r.data or b""), "n_frames": info.n_frames}
     if new:
         session.execute(insert(Image), list(new.values()))
         ids.update(session.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(list(new)))).all())

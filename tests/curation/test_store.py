@@ -98,3 +98,46 @@ def test_put_local_replaces_a_stored_file_cut_short(tmp_path):
     store.path(digest).write_bytes(b"compl")  # what a crash before the sync may leave
     assert store.put_local(src, digest) == "linked"
     assert store.verify([digest]).ok
+
+
+def test_unsynced_put_fsyncs_nothing_and_sync_flushes_the_store_filesystem(tmp_path, monkeypatch):
+    import os
+
+    import curation.store as store_module
+
+    store = ImageStore(tmp_path / "store")
+    fsynced, synced = [], []
+    monkeypatch.setattr(os, "fsync", lambda fd: fsynced.append(fd))
+    digest = store.put(b"batch image", durable=False)
+    assert digest == hashlib.sha256(b"batch image").hexdigest() and store.read(digest) == b"batch image"
+    assert fsynced == [] and not list((tmp_path / "store").rglob(".put-*"))
+    assert store.put(b"durable image") and len(fsynced) == 2  # the file, then its folder
+
+    def syncfs(fd: int) -> int:
+        synced.append(os.fstat(fd).st_dev)
+        return 0
+
+    monkeypatch.setattr(store_module, "_syncfs", lambda: syncfs)
+    store.sync()
+    assert synced == [os.stat(tmp_path / "store").st_dev]  # the store's own filesystem, once
+    whole_system = []
+    monkeypatch.setattr(store_module, "_syncfs", lambda: None)  # no syncfs (not Linux): sync everything
+    monkeypatch.setattr(os, "sync", lambda: whole_system.append(True))
+    store.sync()
+    assert whole_system == [True]
+
+
+def test_put_replaces_a_file_cut_short_or_altered_and_keeps_a_whole_one(tmp_path):
+    store = ImageStore(tmp_path / "store")
+    data = b"an image that a power cut may cut short"
+    digest = hashlib.sha256(data).hexdigest()
+    store.path(digest).parent.mkdir(parents=True)
+    for damaged in (b"", data[:10], b"X" * len(data)):  # what an unsynced write may leave after a crash
+        store.path(digest).write_bytes(damaged)
+        assert store.put(data, durable=False) == digest and store.read(digest) == data
+        store.path(digest).write_bytes(damaged)
+        assert store.put(data) == digest and store.read(digest) == data
+    before = store.path(digest).stat().st_ino
+    assert store.put(data, durable=False, sha256=digest) == digest
+    assert store.path(digest).stat().st_ino == before, "a whole file was rewritten"
+    assert store.verify([digest]).ok and not list((tmp_path / "store").rglob(".put-*"))
