@@ -131,7 +131,9 @@ def _self_pass(h: np.ndarray, chunks: _Chunks, subset: tuple[int, ...], radius: 
     found: list[np.ndarray] = []
     step = 1
     while pos.size:
-        keep = np.bitwise_count(sh[pos] ^ sh[pos + step]) <= radius
+        xor = sh[pos] ^ sh[pos + step]
+        keep = np.bitwise_count(xor) <= radius
+        keep[keep] = _canonical(xor[keep], chunks.bounds, subset)
         if keep.any():
             a, b = order[pos[keep]], order[pos[keep] + step]
             found.append(np.stack([np.minimum(a, b), np.maximum(a, b)]))
@@ -139,6 +141,19 @@ def _self_pass(h: np.ndarray, chunks: _Chunks, subset: tuple[int, ...], radius: 
         pos = pos[pos + step < n]
         pos = pos[skey[pos] == skey[pos + step]]
     return found
+
+
+def _canonical(xor: np.ndarray, bounds: list[tuple[int, int]], subset: tuple[int, ...]) -> np.ndarray:
+    """True where ``subset`` is the first ``k`` chunks in which a pair agrees (``xor`` of the two hashes; they
+    agree in every chunk of ``subset``): a pair agreeing in more chunks is met in several passes and kept in
+    exactly one, so close pairs are not collected a dozen times over only to be deduplicated."""
+    ok = np.ones(xor.shape, dtype=bool)
+    chosen = set(subset)
+    for c in range(max(subset)):
+        if c not in chosen:
+            shift, width = bounds[c]
+            ok &= ((xor >> np.uint64(shift)) & np.uint64((1 << width) - 1)) != 0
+    return ok
 
 
 def _cross_pass(q: np.ndarray, d: np.ndarray, qc: _Chunks, dc: _Chunks, subset: tuple[int, ...],
