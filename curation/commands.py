@@ -81,11 +81,12 @@ def status(cli: CliContext) -> None:
 @click.option("--copy", "copy_files", is_flag=True,
               help="Copy files into the store even where a hard link is possible (a linked file edited in place "
                    "also changes the stored image; `curate store verify` reports it).")
+@click.option("--workers", type=int, help="Processes that read, check and hash files (default: all cores).")
 @pass_cli
 @with_lock("images", "import")
 def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_folder: bool, path_fields: str | None,
                attributes_csv: Path | None, fixed: tuple[str, ...], aliases: tuple[str, ...], license_: str | None,
-               batch: int, copy_files: bool) -> None:
+               batch: int, copy_files: bool, workers: int | None) -> None:
     """Add the images under DIRECTORY as candidates (source 'folder'), one per distinct content.
 
     Identical files are merged into one candidate (and counted); a rerun adds nothing new but applies
@@ -101,10 +102,13 @@ def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_fold
     from rich.progress import Progress
 
     from curation.db.session import session_scope
-    from curation.ingest.folder import ImportOptions, ImportStats, class_lookup, import_files, iter_files
+    from curation.ingest.folder import ImportOptions, ImportStats, class_lookup, iter_files
     from curation.ingest.options import parse_options
+    from curation.ingest.pipeline import filter_hashing, import_folder
     from curation.taxonomy import get_class_set
 
+    if batch < 1 or (workers is not None and workers < 1):
+        raise click.UsageError("--batch and --workers must be at least 1")
     settings, store, engine = cli.settings(), cli.store(), cli.engine()
     root = directory.resolve()
     fields, table, fixed_attrs, alias_map = parse_options(label_from_folder, path_fields, attributes_csv, fixed,
@@ -115,14 +119,11 @@ def import_cmd(cli: CliContext, directory: Path, class_set: str, label_from_fold
     with session_scope(engine) as session:
         lookup = class_lookup(session, get_class_set(session, class_set)) if "class" in fields or table else None
     options = ImportOptions(lookup, fields, table, fixed_attrs, alias_map, license_ or settings.default_license,
-                            settings.max_image_bytes, settings.max_image_pixels, link=not copy_files)
+                            settings.max_image_bytes, settings.max_image_pixels, link=not copy_files,
+                            hash=filter_hashing(settings), workers=workers)
     with Progress(transient=True) as progress:
         task = progress.add_task("importing", total=len(files))
-        for start in range(0, len(files), batch):
-            chunk = files[start:start + batch]
-            with session_scope(engine) as session:
-                import_files(session, store, root, chunk, stats, options)
-            progress.advance(task, len(chunk))
+        import_folder(engine, store, root, files, stats, options, batch, lambda n: progress.advance(task, n))
     _import_summary(cli, stats, root, class_set, skipped)
 
 

@@ -120,7 +120,9 @@ def judge_contamination(session: Session, image_ids: Sequence[int], params: Filt
     signature = reference_signature(session)
     ref_p, ref_d, names, ref_sha = _load_references(session)
     ids, cols = [], {k: [] for k in ("phash", "dhash", "phash_mirror", "dhash_mirror")}
-    for part in chunked(list(image_ids)):
+    if not ref_p.size:  # no reference images: every candidate passes, no hash needs loading
+        ids = list(image_ids)
+    for part in chunked(list(image_ids) if ref_p.size else []):
         for row in session.execute(select(Image.id, Image.phash, Image.dhash, Image.phash_mirror,
                                           Image.dhash_mirror).where(Image.id.in_(part))):
             ids.append(row[0])

@@ -37,8 +37,8 @@ def record(session: Session, filter_name: str, rows: list[dict[str, Any]], param
     payload = [{"image_id": r["image_id"], "filter": filter_name, "params": params, "verdict": r["verdict"],
                 "reason": (r.get("reason") or None) and r["reason"][:200], "score": r.get("score"),
                 "current": True} for r in rows]
-    for part in chunked(payload):
-        session.execute(insert(FilterDecision), list(part))
+    for part in chunked(payload):  # a Core insert: one executemany (the ORM splits rows whose None columns differ)
+        session.execute(insert(FilterDecision.__table__), list(part))
     return Counter(reason_kind(r.get("reason")) for r in rows if r["verdict"] == "reject")
 
 

@@ -176,17 +176,40 @@ def _relation(table: HashTable, member: int, keeper: int) -> tuple[int, bool]:
     return (mirrored, True) if mirrored < direct else (direct, False)
 
 
+def connected_components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Component label of each of ``n`` nodes joined by the edges (i, j): 0, 1 ... in the order of each
+    component's lowest node (what scipy's ``connected_components`` gives), without importing scipy at start-up.
+
+    Labels are parent pointers that only decrease: each round hooks the larger root of every edge whose ends
+    disagree onto the smaller, then jumps pointers until every node points at its root. A component's
+    lowest node can only point at itself, so it ends as the one root of its component.
+    """
+    parent = np.arange(n)
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    while True:
+        ri, rj = parent[i], parent[j]
+        split = ri != rj
+        if not split.any():
+            break
+        ri, rj = ri[split], rj[split]
+        low = np.minimum(ri, rj)
+        np.minimum.at(parent, ri, low)
+        np.minimum.at(parent, rj, low)
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    return np.unique(parent, return_inverse=True)[1]
+
+
 def group_duplicates(table: HashTable, params: FilterParams, workers: int = 1) -> list[Group]:
     """Connected components of the duplicate edges, each with its keeper."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     n = len(table)
     edges = find_edges(table, params, workers)
     if not n or not edges.i.size:
         return []
-    graph = coo_matrix((np.ones(edges.i.size, dtype=np.int8), (edges.i, edges.j)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
+    labels = connected_components(n, edges.i, edges.j)
     edge_kind = np.zeros(n, dtype=np.int64)
     np.maximum.at(edge_kind, labels[edges.i], edges.kind)
     order = np.argsort(labels, kind="stable")

@@ -131,7 +131,9 @@ def _self_pass(h: np.ndarray, chunks: _Chunks, subset: tuple[int, ...], radius: 
     found: list[np.ndarray] = []
     step = 1
     while pos.size:
-        keep = np.bitwise_count(sh[pos] ^ sh[pos + step]) <= radius
+        xor = sh[pos] ^ sh[pos + step]
+        keep = np.bitwise_count(xor) <= radius
+        keep[keep] = _canonical(xor[keep], chunks.bounds, subset)
         if keep.any():
             a, b = order[pos[keep]], order[pos[keep] + step]
             found.append(np.stack([np.minimum(a, b), np.maximum(a, b)]))
@@ -139,6 +141,19 @@ def _self_pass(h: np.ndarray, chunks: _Chunks, subset: tuple[int, ...], radius: 
         pos = pos[pos + step < n]
         pos = pos[skey[pos] == skey[pos + step]]
     return found
+
+
+def _canonical(xor: np.ndarray, bounds: list[tuple[int, int]], subset: tuple[int, ...]) -> np.ndarray:
+    """True where ``subset`` is the first ``k`` chunks in which a pair agrees (``xor`` of the two hashes; they
+    agree in every chunk of ``subset``): a pair agreeing in more chunks is met in several passes and kept in
+    exactly one, so close pairs are not collected a dozen times over only to be deduplicated."""
+    ok = np.ones(xor.shape, dtype=bool)
+    chosen = set(subset)
+    for c in range(max(subset)):
+        if c not in chosen:
+            shift, width = bounds[c]
+            ok &= ((xor >> np.uint64(shift)) & np.uint64((1 << width) - 1)) != 0
+    return ok
 
 
 def _cross_pass(q: np.ndarray, d: np.ndarray, qc: _Chunks, dc: _Chunks, subset: tuple[int, ...],
@@ -206,6 +221,43 @@ def _run(passes, worker, workers: int) -> list[np.ndarray]:
     return found
 
 
+FORK_MIN = 10_000  # from this many hashes a multi-pass search with several workers runs its passes in processes
+
+
+def _pass_group(kind: str, left: np.ndarray, right: np.ndarray | None, m: int, subsets: list[tuple[int, ...]],
+                radius: int) -> np.ndarray:
+    """One process's share of the passes of a self (``right`` None) or cross search, as one 2 x n array."""
+    bounds = _chunk_bounds(m)
+    lc = _Chunks(left, bounds)
+    found: list[np.ndarray] = []
+    if kind == "self":
+        for subset in subsets:
+            found += _self_pass(left, lc, subset, radius)
+    else:
+        rc = _Chunks(right, bounds)
+        for subset in subsets:
+            found += _cross_pass(left, right, lc, rc, subset, radius)
+    return np.concatenate(found, axis=1) if found else np.empty((2, 0), dtype=np.int64)
+
+
+def _run_forked(kind: str, left: np.ndarray, right: np.ndarray | None, chosen: Plan, radius: int,
+                workers: int) -> list[np.ndarray] | None:
+    """The passes shared among ``workers`` forked processes (the passes' small numpy steps hold the GIL, so
+    threads do not overlap them); None where processes cannot be forked, and the caller uses threads."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:
+        return None
+    subsets = list(itertools.combinations(range(chosen.m), chosen.k))
+    shares = [subsets[w::workers] for w in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(_pass_group, kind, left, right, chosen.m, share, radius) for share in shares]
+        return [f.result() for f in futures]
+
+
 def pairs_within(hashes, radius: int, *, method: str = "auto", workers: int = 1) -> Pairs:
     """Every pair ``i < j`` with Hamming distance <= ``radius`` (exact), by multi-index hashing.
 
@@ -224,6 +276,10 @@ def pairs_within(hashes, radius: int, *, method: str = "auto", workers: int = 1)
     chunks = _Chunks(h, _chunk_bounds(chosen.m))
     log.debug("self search: %d hashes, radius %d, %d of %d chunks, %d passes", h.size, radius, chosen.k,
               chosen.m, chosen.passes)
+    if workers > 1 and h.size >= FORK_MIN:
+        found = _run_forked("self", h, None, chosen, radius, workers)
+        if found is not None:
+            return _finish(found, h, h)
     passes = itertools.combinations(range(chosen.m), chosen.k)
     return _finish(_run(passes, lambda s: _self_pass(h, chunks, s, radius), workers), h, h)
 
@@ -236,6 +292,10 @@ def cross_pairs(queries, database, radius: int, *, method: str = "auto", workers
     chosen = _choose(method, q.size, d.size, radius)
     if chosen.m == 0:
         return _finish(list(_brute(q, d, radius)), q, d)
+    if workers > 1 and q.size + d.size >= FORK_MIN:
+        found = _run_forked("cross", q, d, chosen, radius, workers)
+        if found is not None:
+            return _finish(found, q, d)
     bounds = _chunk_bounds(chosen.m)
     qc, dc = _Chunks(q, bounds), _Chunks(d, bounds)
     passes = itertools.combinations(range(chosen.m), chosen.k)

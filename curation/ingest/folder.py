@@ -10,19 +10,20 @@ from folder levels, a CSV keyed by relative path, or a fixed ``--set key=value``
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from types import SimpleNamespace
+from typing import Any, Iterator, Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from curation.db.models import ClassSet, Image, ImageClass, SourceRecord
+from curation.db.models import ClassSet, Image, ImageClass, SourceRecord, utcnow
 from curation.errors import CurateError
-from curation.ingest.inspect import Inspected, inspect
+from curation.filters.hashing import image_columns
+from curation.ingest.inspect import Inspected, ReadTask, read_chunk
 from curation.store import ImageStore
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,12 @@ class ImportOptions:
     max_bytes: int = 1 << 30
     max_pixels: int = 1 << 30
     link: bool = True  # hard-link files into the store where it shares their filesystem (else copy)
-    threads: int = 8  # files read, probed and stored at once (mostly waiting on the disk)
+    threads: int = 8  # files read, probed and stored at once by one process (mostly waiting on the disk)
+    # Decode each new file once and store the filters' hashes with its image (``curate filter`` then decodes
+    # nothing); only when the filter's pixel cap is ``max_pixels`` (see pipeline.filter_hashing), so the
+    # stored hashes are exactly the ones the filter would compute.
+    hash: bool = False
+    workers: int | None = None  # processes that read, check and hash (default: all cores)
 
 
 def check_attribute_names(names: Sequence[str], origin: str) -> None:
@@ -124,59 +130,158 @@ def class_lookup(session: Session, class_set: ClassSet) -> dict[str, ImageClass]
 
 
 def import_files(session: Session, store: ImageStore, root: Path, paths: Sequence[Path], stats: ImportStats,
-                 options: ImportOptions) -> None:
+                 options: ImportOptions, found: Mapping[str, Inspected] | None = None) -> None:
     """Import one batch of files; the caller commits after each batch, so a killed import resumes.
 
-    Each new file is read once (sha256, header probe, tail check: :func:`curation.ingest.inspect.inspect`)
-    and put in the store by hard link or copy (``options.link``), on ``options.threads`` threads; the
-    batch's rows are looked up and inserted with a few queries, not a few per file. The store's
-    filesystem is synced before returning, so the caller's commit never points at a file a crash can lose.
+    Each new file is read once (:func:`curation.ingest.inspect.read_chunk`: sha256, header probe, tail check
+    and, with ``options.hash``, the filters' hashes) and put in the store by hard link or copy
+    (``options.link``). ``found`` (by absolute path) holds what worker processes already read
+    (:func:`curation.ingest.pipeline.import_folder`); a new file missing from it is read here, on
+    ``options.threads`` threads. The batch's rows are looked up with a few queries and inserted in bulk.
+    The store's filesystem is synced before returning, so the caller's commit never points at a file a
+    crash can lose.
     """
     ids = {os.path.abspath(p): p for p in paths}  # the root is resolved and symlinks are skipped: no realpath
     known = {r.source_id: r for r in session.scalars(select(SourceRecord).where(
         SourceRecord.source == SOURCE, SourceRecord.source_id.in_(list(ids))))}
-    fresh = [p for source_id, p in ids.items() if source_id not in known]
-    found = {os.path.abspath(f.path): f for f in _inspect_all(fresh, store, options)}
-    digests = {f.sha256 for f in found.values() if f.reason is None}
-    images = {i.sha256: i for i in session.scalars(select(Image).where(Image.sha256.in_(digests)))} if digests else {}
-    holders = _holders(session, [i.id for i in images.values()])
-    placed: list[tuple[str, Image]] = []
+    fresh = [source_id for source_id in ids if source_id not in known]
+    found = dict(found or {})
+    missing = [Path(source_id) for source_id in fresh if source_id not in found]
+    found.update({str(f.path): f for f in read_files(missing, store, options)})
+    _store_unstored(store, [found[source_id] for source_id in fresh], options)
+    synced = _sync_in_background(store) if fresh else None  # overlaps the rows below; joined before the commit
+    rows = _Rows(session, {found[s].sha256 for s in fresh if found[s].reason is None}, options)
+    prefix = os.path.join(os.path.abspath(root), "")
     for source_id, path in ids.items():
         stats.seen += 1
-        rel = path.relative_to(root).as_posix()
+        rel = (source_id[len(prefix):].replace(os.sep, "/") if source_id.startswith(prefix)
+               else path.relative_to(root).as_posix())
         cls_id, attrs = _describe(rel, options, stats)
         if source_id in known:
             _update(known[source_id], cls_id, attrs, rel, stats)
             if known[source_id].image_id is not None:
                 stats.image_ids[source_id] = known[source_id].image_id
             continue
-        image = _import_new(session, store, found[source_id], source_id, rel, cls_id, attrs, options, stats,
-                            images, holders)
-        if image is not None:
-            placed.append((source_id, image))
-    session.flush()
-    for source_id, image in placed:
-        stats.image_ids[source_id] = image.id
-    if found and not store.remote:  # an object store's PUTs are durable when they return
-        sync_filesystem(store.root)
+        rows.add(found[source_id], source_id, rel, cls_id, attrs, stats)
+    stats.image_ids.update(rows.insert())
+    if synced is not None:
+        synced.join()
 
 
-def _inspect_all(paths: Sequence[Path], store: ImageStore, options: ImportOptions) -> list[Inspected]:
-    """Read and probe every file and put each one that passes into the store, on ``options.threads`` threads:
-    reads, sha256, links and the store's folder creation are system calls that release the GIL, so the
-    threads overlap their waits."""
-    def one(path: Path) -> Inspected:
-        found = inspect(path, options.max_bytes, options.max_pixels)
-        if found.reason is None:
-            store.put_local(path, found.sha256, link=options.link)
-        return found
+def _sync_in_background(store: ImageStore):
+    """Start flushing the store's filesystem (the links and copies just made) on a thread; an object
+    store's PUTs are durable when they return (None)."""
+    if store.remote:
+        return None
+    import threading
 
-    if options.threads <= 1 or len(paths) < 2:
-        return [one(p) for p in paths]
+    thread = threading.Thread(target=sync_filesystem, args=(store.root,), daemon=True)
+    thread.start()
+    return thread
+
+
+def read_files(paths: Sequence[Path], store: ImageStore, options: ImportOptions) -> list[Inspected]:
+    """Read and check every file in this process, on ``options.threads`` threads (reads, sha256 and links
+    release the GIL), putting each one that passes into a local store."""
+    if not paths:
+        return []
+    tasks = [ReadTask((str(p),), options.max_bytes, options.max_pixels, options.hash,
+                      None if store.remote else str(store.root), options.link) for p in paths]
+    if options.threads <= 1 or len(tasks) < 2:
+        return [f for t in tasks for f in read_chunk(t)]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(options.threads) as pool:
-        return list(pool.map(one, paths))
+        return [f for part in pool.map(read_chunk, tasks) for f in part]
+
+
+def _store_unstored(store: ImageStore, found: Sequence[Inspected], options: ImportOptions) -> None:
+    """Put the accepted files that no worker stored (an object store: one PUT each, on threads)."""
+    todo = [f for f in found if f.reason is None and not f.stored]
+    if not store.remote:  # links and small copies: a plain loop costs less than handing them to threads
+        for f in todo:
+            store.put_local(f.path, f.sha256, link=options.link)
+        return
+    if not todo:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, options.threads)) as pool:
+        list(pool.map(lambda f: store.put_local(f.path, f.sha256, link=options.link), todo))
+
+
+class _Rows:
+    """A batch's new rows: images (with their hashes) and folder candidates, inserted in bulk at the end.
+
+    Lookups by sha256 cover both the images already in the database and those new in this batch; a new
+    candidate is a plain namespace until inserted, so :func:`_merge` treats it as it treats a stored one.
+    """
+
+    def __init__(self, session: Session, digests: set[str], options: ImportOptions):
+        self.session, self.options, self.now = session, options, utcnow()
+        self.image_ids: dict[str, int] = dict(session.execute(select(Image.sha256, Image.id).where(
+            Image.sha256.in_(digests))).all()) if digests else {}
+        self.holders: dict[str, Any] = {}  # sha256 -> the folder candidate that has these bytes
+        if self.image_ids:
+            by_id = {v: k for k, v in self.image_ids.items()}
+            for image_id, record in _holders(session, list(by_id)).items():
+                self.holders[by_id[image_id]] = record
+        self.new_images: dict[str, dict[str, Any]] = {}
+        self.records: list[tuple[SimpleNamespace, str | None]] = []
+        self.placed: list[tuple[str, str]] = []  # (source id, sha256) of every stored file
+
+    def add(self, found: Inspected, source_id: str, rel: str, cls_id: int | None, attrs: dict[str, str],
+            stats: ImportStats) -> None:
+        """One new file: a rejected candidate, a copy merged into its holder, or a new candidate."""
+        path = found.path
+        record = SimpleNamespace(
+            source=SOURCE, source_id=source_id, url=path.as_uri(), license=self.options.license,
+            title=path.stem, class_id=cls_id, uploaded_at=found.mtime, attempts=1,
+            metadata_={**attrs, "relative_path": rel}, status="rejected", error=found.reason)
+        if found.reason is not None:
+            self.records.append((record, None))
+            stats.add_rejection(found.reason)
+            return
+        digest = found.sha256
+        if digest not in self.image_ids and digest not in self.new_images:
+            self.new_images[digest] = self._image_row(found)
+        self.placed.append((source_id, digest))
+        holder = self.holders.get(digest)
+        if holder is not None:
+            _merge(holder, record, cls_id, attrs, rel, stats)
+            return
+        record.status, record.error = "downloaded", None
+        self.records.append((record, digest))
+        self.holders[digest] = record
+        stats.added += 1
+
+    def _image_row(self, found: Inspected) -> dict[str, Any]:
+        info = found.info
+        row: dict[str, Any] = {"sha256": found.sha256, "width": info.width, "height": info.height,
+                               "format": info.format, "mode": info.mode, "n_bytes": found.size,
+                               "n_frames": info.n_frames}
+        if self.options.hash:  # every row of a batch has the same columns: one executemany
+            columns = image_columns(found.hashes, self.now) if found.hashes else {"hashed_at": None}
+            row.update({k: v for k, v in columns.items() if k != "id"})
+        return row
+
+    def insert(self) -> dict[str, int]:
+        """Insert the new images, then the new candidates; returns every stored file's image id."""
+        # Core inserts on the tables: one executemany each (the ORM's bulk insert splits the rows wherever
+        # their None columns differ)
+        images, records = Image.__table__, SourceRecord.__table__
+        if self.new_images:
+            result = self.session.execute(insert(images).returning(images.c.sha256, images.c.id),
+                                          list(self.new_images.values()))
+            self.image_ids.update(dict(result.all()))
+        if self.records:
+            rows = []
+            for record, digest in self.records:
+                row = vars(record)
+                row["metadata"], row["image_id"] = row.pop("metadata_"), self.image_ids[digest] if digest else None
+                rows.append(row)
+            self.session.execute(insert(records), rows)
+        return {source_id: self.image_ids[digest] for source_id, digest in self.placed}
 
 
 def _holders(session: Session, image_ids: list[int]) -> dict[int, SourceRecord]:
@@ -245,38 +350,6 @@ def _update(record: SourceRecord, cls_id: int | None, attrs: dict[str, str], rel
     if changed:
         record.metadata_ = {**meta, **attrs, "relative_path": rel}
         stats.updated += 1
-
-
-def _import_new(session: Session, store: ImageStore, found: Inspected, source_id: str, rel: str,
-                cls_id: int | None, attrs: dict[str, str], options: ImportOptions, stats: ImportStats,
-                images: dict[str, Image], holders: dict[int | str, SourceRecord]) -> Image | None:
-    """Store one new file; returns its image (None when rejected). ``images`` (by sha256) and ``holders``
-    (by image id, or sha256 for an image new in this batch) are the batch's lookups, updated here."""
-    path = found.path
-    record = SourceRecord(source=SOURCE, source_id=source_id, url=path.absolute().as_uri(), license=options.license,
-                          title=path.stem, class_id=cls_id, uploaded_at=found.mtime, attempts=1,
-                          metadata_={**attrs, "relative_path": rel})
-    if found.reason is not None:
-        record.status, record.error = "rejected", found.reason
-        session.add(record)
-        stats.add_rejection(found.reason)
-        return None
-    digest, info = found.sha256, found.info  # already in the store (see _inspect_all)
-    image = images.get(digest)
-    if image is None:
-        image = Image(sha256=digest, width=info.width, height=info.height, format=info.format, mode=info.mode,
-                      n_bytes=found.size, n_frames=info.n_frames)
-        session.add(image)
-        images[digest] = image
-    holder = holders.get(image.id) if image.id is not None else holders.get(digest)
-    if holder is not None:
-        _merge(holder, record, cls_id, attrs, rel, stats)
-        return image
-    record.image, record.status = image, "downloaded"
-    session.add(record)
-    holders[image.id if image.id is not None else digest] = record
-    stats.added += 1
-    return image
 
 
 def _merge(holder: SourceRecord, record: SourceRecord, cls_id: int | None, attrs: dict[str, str], rel: str,

@@ -92,3 +92,30 @@ def test_empty_and_single_inputs():
     assert len(pairs_within(np.zeros(0, dtype=np.uint64), 10)) == 0
     assert len(pairs_within(np.ones(1, dtype=np.uint64), 10, method="mih")) == 0
     assert len(cross_pairs(np.zeros(0, dtype=np.uint64), np.ones(4, dtype=np.uint64), 3)) == 0
+
+
+def test_clustered_hashes_in_forked_processes_give_the_brute_force_pairs_once_each():
+    """Near-identical photos: many hashes agree in many chunks, so a pair is met in many passes; each is
+    reported once, and passes shared among processes find the same pairs as one plain all-pairs loop."""
+    from curation.filters.index import FORK_MIN
+
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 2**63, 300, dtype=np.int64).astype(np.uint64)
+    flips = [np.uint64(1) << rng.integers(0, 64, 300).astype(np.uint64) for _ in range(FORK_MIN // 300 + 5)]
+    h = np.concatenate([base ^ f for f in flips])
+    ours = pairs_within(h, 8, method="mih", workers=2)
+    expected = set()
+    for i in range(h.size):  # the plain loop, one hash against every later one
+        close = np.flatnonzero(np.bitwise_count(h[i] ^ h[i + 1:]) <= 8) + i + 1
+        expected.update((i, int(j)) for j in close)
+    assert set(zip(ours.left.tolist(), ours.right.tolist())) == expected
+    import itertools
+
+    from curation.filters import index
+
+    every_pass = index._pass_group("self", h, None, 10, list(itertools.combinations(range(10), 2)), 8)
+    assert every_pass.shape[1] == len(expected), "a pair met in several passes is kept in one"
+    q, d = h[:5000], h[5000:]
+    cross = cross_pairs(q, d, 8, method="mih", workers=2)
+    plain = {(i, int(j)) for i in range(q.size) for j in np.flatnonzero(np.bitwise_count(q[i] ^ d) <= 8)}
+    assert set(zip(cross.left.tolist(), cross.right.tolist())) == plain and len(cross) == len(plain)
