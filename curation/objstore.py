@@ -90,8 +90,15 @@ def read_bytes(location: str | Path) -> bytes:
     if is_url(location):
         fs, path = filesystem(str(location))
         return fs.cat_file(path)
-    with open(location, "rb") as fh:
-        return fh.read()
+    fd = os.open(location, os.O_RDONLY)  # no buffered file object: hashing reads thousands of small files a second
+    try:
+        size = os.fstat(fd).st_size
+        chunks = [os.read(fd, size + 1)]
+        while chunks[-1]:  # a file that grew since fstat, or a filesystem that returns short reads
+            chunks.append(os.read(fd, 1 << 20))
+        return chunks[0] if len(chunks) == 2 else b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def write_bytes(location: str | Path, data: bytes) -> None:
