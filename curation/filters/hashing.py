@@ -194,6 +194,19 @@ _TURBO_COLORSPACE = {"RGB": "RGB", "L": "GRAY"}
 _ORIENTATION_KEYS = frozenset({"exif", "xmp", "XML:com.adobe.xmp", "Raw profile type exif"})  # where Pillow finds one
 
 
+def _draft_size(width: int, height: int) -> dict[str, int]:
+    """The size Pillow's ``draft`` to ``WORK_SIZE`` decodes a ``width`` x ``height`` JPEG at, as simplejpeg's minimum.
+
+    Pillow scales by 1/8, 1/4, 1/2 or 1 (the largest not above ``min(width, height) // WORK_SIZE``);
+    libjpeg-turbo also knows 3/8, 5/8 ..., and given ``WORK_SIZE`` alone it would pick one of those for,
+    say, a 240x180 image (90x68 where Pillow gives 120x90). Asking for Pillow's size exactly makes it
+    pick Pillow's scale: every smaller factor gives fewer pixels.
+    """
+    most = min(width // WORK_SIZE, height // WORK_SIZE)
+    scale = next(s for s in (8, 4, 2, 1) if most >= s or s == 1)
+    return {"min_width": -(-width // scale), "min_height": -(-height // scale)}
+
+
 def _turbo_draft(img: Image.Image, data: bytes) -> Image.Image | None:
     """Draft-decode a YCbCr or grayscale JPEG straight through libjpeg-turbo's TurboJPEG API (simplejpeg).
 
@@ -206,7 +219,7 @@ def _turbo_draft(img: Image.Image, data: bytes) -> Image.Image | None:
     if colorspace is None:
         return None
     try:
-        pixels = simplejpeg.decode_jpeg(data, colorspace=colorspace, min_width=WORK_SIZE, min_height=WORK_SIZE)
+        pixels = simplejpeg.decode_jpeg(data, colorspace=colorspace, **_draft_size(*img.size))
     except ValueError:
         return None
     return Image.fromarray(pixels if colorspace == "RGB" else pixels[..., 0], img.mode)
@@ -299,8 +312,7 @@ def _plain_jpeg(data: bytes, key: int | str, max_pixels: int, sha: str | None) -
     if mode is None or width * height > max_pixels or (bomb is not None and width * height > bomb):
         return None
     try:
-        pixels = simplejpeg.decode_jpeg(data, colorspace=_TURBO_COLORSPACE[mode], min_width=WORK_SIZE,
-                                        min_height=WORK_SIZE)
+        pixels = simplejpeg.decode_jpeg(data, colorspace=_TURBO_COLORSPACE[mode], **_draft_size(width, height))
     except ValueError:
         return None
     pixels = np.ascontiguousarray(pixels if mode == "RGB" else pixels[..., 0])

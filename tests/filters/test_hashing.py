@@ -147,7 +147,8 @@ def _pillow_only(monkeypatch):
 
 @pytest.mark.parametrize("mode,size,options", [
     ("RGB", (900, 700), {}), ("L", (900, 700), {}), ("RGB", (501, 377), {"progressive": True}),
-    ("RGB", (640, 480), {"subsampling": 0}), ("RGB", (2600, 1900), {}), ("L", (97, 65), {})])
+    ("RGB", (640, 480), {"subsampling": 0}), ("RGB", (2600, 1900), {}), ("L", (97, 65), {}),
+    ("RGB", (240, 180), {}), ("RGB", (330, 200), {}), ("L", (1000, 130), {})])  # where turbo's 3/8 or 5/8 would fit
 def test_turbojpeg_paths_give_pillows_pixels_and_hashes(mode, size, options, monkeypatch):
     """Both libjpeg-turbo paths (the bare-header one and the one after Pillow's header parse) give every
     value Pillow's own draft + load gives."""
