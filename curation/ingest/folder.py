@@ -24,7 +24,7 @@ from curation.db.models import ClassSet, Image, ImageClass, SourceRecord, utcnow
 from curation.errors import CurateError
 from curation.filters.hashing import image_columns
 from curation.ingest.inspect import Inspected, ReadTask, read_chunk
-from curation.store import ImageStore
+from curation.store import ImageStore, sync_filesystem
 
 log = logging.getLogger(__name__)
 SOURCE = "folder"
@@ -293,24 +293,6 @@ def _holders(session: Session, image_ids: list[int]) -> dict[int, SourceRecord]:
             SourceRecord.source == SOURCE, SourceRecord.image_id.in_(image_ids)).order_by(SourceRecord.id)):
         out.setdefault(record.image_id, record)
     return out
-
-
-def sync_filesystem(folder: Path) -> None:
-    """Flush the filesystem that holds ``folder`` to disk (Linux ``syncfs``; ``sync`` elsewhere)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        os.sync()
-        return
-    try:
-        if getattr(libc, "syncfs", None) is None or libc.syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
 
 
 def _describe(rel: str, options: ImportOptions, stats: ImportStats) -> tuple[int | None, dict[str, str]]:
