@@ -48,25 +48,34 @@ def cluster(s3_server, s3_url, monkeypatch):
 
 
 class _Watch(threading.Thread):
-    """Polls node ``name`` for a worker running ``task``; with ``kill``, kills the node the moment it sees one."""
+    """Polls node ``name`` for a worker running ``task``; with ``kill``, kills the node once it sees one, after
+    ``settle_s`` (time for the task to reach the server that holds its request)."""
 
-    def __init__(self, cluster: LocalRayCluster, name: str, task: str, kill: bool = False):
+    def __init__(self, cluster: LocalRayCluster, name: str, task: str, kill: bool = False, settle_s: float = 0.0):
         super().__init__(daemon=True)
-        self.cluster, self.name, self.task, self.kill = cluster, name, task, kill
+        self.cluster, self.name, self.task, self.kill, self.settle_s = cluster, name, task, kill, settle_s
         self.seen = threading.Event()
         self.stop = threading.Event()
+        self.done = threading.Event()  # set once the node is killed (or the watch gives up)
 
     def run(self) -> None:
-        while not self.stop.is_set():
-            if self.cluster.running(self.name, self.task):
-                self.seen.set()
-                if self.kill:
-                    self.cluster.kill(self.name)
-                return
-            time.sleep(0.05)
+        try:
+            while not self.stop.is_set():
+                if self.cluster.running(self.name, self.task):
+                    self.seen.set()
+                    if self.kill:
+                        time.sleep(self.settle_s)
+                        self.cluster.kill(self.name)
+                    return
+                time.sleep(0.05)
+        finally:
+            self.done.set()
 
 
-def _serve(images: dict[str, bytes], delay_s: float, hits: dict[str, int]) -> ThreadingHTTPServer:
+def _serve(images: dict[str, bytes], delay_s: float, hits: dict[str, int],
+           hold: threading.Event) -> ThreadingHTTPServer:
+    """Serves ``images``; every request waits for ``hold`` (at most 60 s), so a fetch is surely in flight on a
+    node killed before ``hold`` is set, and its retry asks for the same URL again."""
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -76,7 +85,8 @@ def _serve(images: dict[str, bytes], delay_s: float, hits: dict[str, int]) -> Th
         def do_GET(self) -> None:
             with lock:
                 hits[self.path] = hits.get(self.path, 0) + 1
-            time.sleep(delay_s)  # slow enough that the run is still going when a node dies
+            hold.wait(60)
+            time.sleep(delay_s)
             body = images.get(self.path, b"")
             self.send_response(200 if body else 404)
             self.send_header("Content-Type", "image/jpeg")
@@ -128,7 +138,8 @@ def test_deepaugment_and_download_over_two_nodes_survive_a_lost_node(cluster, s3
     upgrade(engine)
     images = {f"/img{i}.jpg": make_image_bytes(500 + i, (40, 30)) for i in range(40)}
     hits: dict[str, int] = {}
-    server = _serve(images, delay_s=0.5, hits=hits)
+    killer = _Watch(cluster, "worker1", "fetch", kill=True, settle_s=1.0)
+    server = _serve(images, delay_s=0.05, hits=hits, hold=killer.done)
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
         with session_scope(engine) as session:
@@ -137,14 +148,13 @@ def test_deepaugment_and_download_over_two_nodes_survive_a_lost_node(cluster, s3
         with session_scope(engine) as session:
             records = select_records(session)
         store = open_store(f"{s3_url}/images")
-        killer = _Watch(cluster, "worker1", "fetch", kill=True)
         killer.start()
         stats = download(engine, store, records, max_pixels=10_000_000, max_bytes=10_000_000, workers=8,
                          ray=cluster.address, tries=1, batch=5)
         killer.stop.set()
         assert killer.seen.is_set(), "no fetch ran on the second node before the end of the download"
         assert "worker1" not in cluster.nodes  # it was killed mid-run
-        # the fetches in flight on the lost node were run again (Ray's task retries): some URL was asked twice
+        # the fetches held in flight on the lost node were run again (Ray's task retries): some URL was asked twice
         assert set(hits) == {*images, "/missing.jpg"} and max(hits.values()) >= 2, hits
     finally:
         server.shutdown()
