@@ -128,10 +128,13 @@ def with_lock(name: str, command: str):
 
 def check_revision(engine, url: str, for_upgrade: bool = False) -> None:
     """Refuse a database whose schema this curate cannot use, saying which way it differs."""
-    from curation.db.session import current_revision, has_schema, known_revisions, safe_url
+    from curation.db.session import HEAD_REVISION, current_revision, has_schema, known_revisions, safe_url
     from curation.errors import CurateError
 
-    current, head = current_revision(engine), _head_revision()
+    current = current_revision(engine)
+    if current == HEAD_REVISION:  # the common case: no need to load the migration scripts
+        return
+    head = _head_revision()
     where = f"database {safe_url(url)}"
     if current is None:
         if has_schema(engine):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,8 +50,11 @@ def sha256_stream(fh: BinaryIO, chunk: int = CHUNK) -> str:
     return digest.hexdigest()
 
 
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
 def _valid_digest(sha256: str) -> bool:
-    return len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
+    return isinstance(sha256, str) and _DIGEST.fullmatch(sha256) is not None
 
 
 def _key(sha256: str) -> str:
@@ -177,14 +181,17 @@ class ImageStore:
             self.put(Path(source).read_bytes())
             return "present" if present else "copied"
         target = self.path(sha256)
-        try:
-            if target.stat().st_size == os.stat(source).st_size:
-                return "present"
-            target.unlink()
-        except FileNotFoundError:
-            pass
-        if link and _hard_link(source, target):
-            return "linked"
+        if link:  # the link itself says whether the digest is present: one system call for most new files
+            made = _hard_link(source, target)
+            if made == "linked":
+                return made
+        same = _same_size(target, source)
+        if same:
+            return "present"
+        if same is False:
+            target.unlink()  # a write cut short: replace it
+            if link and _hard_link(source, target) == "linked":
+                return "linked"
         with _atomic_temp(target.parent) as (out, tmp), open(source, "rb") as src:
             _clone_or_copy(src, out)
         _place(tmp, target)
@@ -351,20 +358,35 @@ def _syncfs():
     return getattr(libc, "syncfs", None)
 
 
-def _hard_link(source: Path, target: Path) -> bool:
-    """Hard-link ``source`` as ``target``; False where the filesystem or permissions refuse (then copy)."""
+def _same_size(target: Path, source: Path) -> bool | None:
+    """Whether the stored ``target`` has ``source``'s size (None: nothing is stored there)."""
+    try:
+        return os.stat(target).st_size == os.stat(source).st_size
+    except FileNotFoundError:
+        return None
+
+
+def _hard_link(source: Path, target: Path) -> str:
+    """Hard-link ``source`` as ``target``: ``linked``, ``exists`` (something is stored there already), or
+    ``refused`` where the filesystem or permissions refuse (then the caller copies). The folders are made
+    only when the link says they are missing."""
     import errno
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except FileExistsError:
-        return True
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.EOPNOTSUPP):
-            raise
-        return False
-    return True
+    for attempt in (0, 1):
+        try:
+            os.link(source, target)
+            return "linked"
+        except FileExistsError:
+            return "exists"
+        except FileNotFoundError:
+            if attempt or not os.path.exists(source):
+                raise
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.EOPNOTSUPP):
+                raise
+            return "refused"
+    return "refused"
 
 
 def _clone_or_copy(src: BinaryIO, out: BinaryIO) -> None:

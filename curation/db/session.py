@@ -11,12 +11,12 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from curation.errors import DatabaseUnreachable
+from curation.errors import CurateError, DatabaseUnreachable
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -115,11 +115,21 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
-def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+# The newest migration under MIGRATIONS: a database at it needs no look at the migration scripts (loading
+# them costs every command a quarter of a second). tests/curation/test_db.py keeps it equal to alembic's head.
+HEAD_REVISION = "0003_crowdlab"
 
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision alembic recorded in the database (None: no ``alembic_version`` table, or no row)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        versions = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    if len(versions) > 1:
+        raise CurateError(f"the database records several schema revisions ({', '.join(sorted(versions))}); "
+                          "curate keeps one line of migrations: restore it from a backup")
+    return versions[0] if versions else None
 
 
 def known_revisions() -> set[str]:

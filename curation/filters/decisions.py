@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import Session
 
+from curation.db.bulk import insert_rows
 from curation.db.models import FilterDecision, Image
 
 CHUNK = 5000
@@ -34,11 +35,11 @@ def record(session: Session, filter_name: str, rows: list[dict[str, Any]], param
            replace_all: bool = False) -> Counter:
     """Store one decision per row (image_id, verdict, reason, score); returns counts per reason kind."""
     supersede(session, filter_name, None if replace_all else [r["image_id"] for r in rows])
-    payload = [{"image_id": r["image_id"], "filter": filter_name, "params": params, "verdict": r["verdict"],
-                "reason": (r.get("reason") or None) and r["reason"][:200], "score": r.get("score"),
-                "current": True} for r in rows]
-    for part in chunked(payload):  # a Core insert: one executemany (the ORM splits rows whose None columns differ)
-        session.execute(insert(FilterDecision.__table__), list(part))
+    payload = [(r["image_id"], r["verdict"], (r.get("reason") or None) and r["reason"][:200], r.get("score"))
+               for r in rows]
+    for part in chunked(payload):  # one driver-level executemany; the shared values are bound once
+        insert_rows(session, FilterDecision.__table__, ("image_id", "verdict", "reason", "score"), part,
+                    {"filter": filter_name, "params": params, "current": True})
     return Counter(reason_kind(r.get("reason")) for r in rows if r["verdict"] == "reject")
 
 

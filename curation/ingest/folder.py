@@ -17,9 +17,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator, Mapping, Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from curation.db.bulk import insert_rows
 from curation.db.models import ClassSet, Image, ImageClass, SourceRecord, utcnow
 from curation.errors import CurateError
 from curation.filters.hashing import image_columns
@@ -267,20 +268,27 @@ class _Rows:
 
     def insert(self) -> dict[str, int]:
         """Insert the new images, then the new candidates; returns every stored file's image id."""
-        # Core inserts on the tables: one executemany each (the ORM's bulk insert splits the rows wherever
-        # their None columns differ)
+        # one driver-level executemany per table (curation.db.bulk); the new images' ids are then read back
+        # by digest, a unique index, in a few queries
         images, records = Image.__table__, SourceRecord.__table__
         if self.new_images:
-            result = self.session.execute(insert(images).returning(images.c.sha256, images.c.id),
-                                          list(self.new_images.values()))
-            self.image_ids.update(dict(result.all()))
+            rows = list(self.new_images.values())
+            columns = list(dict.fromkeys(key for row in rows for key in row))
+            insert_rows(self.session, images, columns, [tuple(row.get(c) for c in columns) for row in rows])
+            digests = list(self.new_images)
+            for start in range(0, len(digests), 5000):
+                self.image_ids.update(self.session.execute(select(Image.sha256, Image.id).where(
+                    Image.sha256.in_(digests[start:start + 5000]))).all())
         if self.records:
+            keys = [key for key in dict.fromkeys(k for record, _ in self.records for k in vars(record))
+                    if key != "metadata_"]
+            columns = [*keys, "metadata", "image_id"]
             rows = []
             for record, digest in self.records:
                 row = vars(record)
-                row["metadata"], row["image_id"] = row.pop("metadata_"), self.image_ids[digest] if digest else None
-                rows.append(row)
-            self.session.execute(insert(records), rows)
+                rows.append((*(row.get(key) for key in keys), row.get("metadata_"),
+                             self.image_ids[digest] if digest else None))
+            insert_rows(self.session, records, columns, rows)
         return {source_id: self.image_ids[digest] for source_id, digest in self.placed}
 
 

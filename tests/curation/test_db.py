@@ -3,7 +3,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from curation.db.models import Base, Image, ImageClass, Query, QuerySource, SourceRecord
-from curation.db.session import current_revision, upgrade
+from curation.db.session import HEAD_REVISION, MIGRATIONS, current_revision, upgrade
 from curation.taxonomy import ensure_class_set, get_class_set
 
 
@@ -13,6 +13,17 @@ def test_migrations_create_every_table_and_are_idempotent(engine):
     head = current_revision(engine)
     upgrade(engine)
     assert current_revision(engine) == head
+
+
+def test_head_revision_constant_is_alembics_head(engine):
+    """The constant the CLI's fast schema check compares with is the newest migration script's revision."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+    assert current_revision(engine) == HEAD_REVISION  # what upgrade() records, read without alembic
 
 
 def test_migration_matches_models(engine):

@@ -103,6 +103,10 @@ CASES = {
     "newer-revision": (_sql("UPDATE alembic_version SET version_num = 'ffff9999'"), ["status"], "newer than"),
     "newer-revision-upgrade": (_sql("UPDATE alembic_version SET version_num = 'ffff9999'"), ["db", "upgrade"],
                                "newer than"),
+    "older-revision": (_sql("UPDATE alembic_version SET version_num = '0002_ui_accounts'"), ["status"],
+                       "older schema"),
+    "two-revisions": (_sql("INSERT INTO alembic_version VALUES ('0002_ui_accounts')"), ["status"],
+                      "several schema revisions"),
     "no-alembic-version": (_sql("DROP TABLE alembic_version"), ["db", "upgrade"], "no alembic_version"),
     "no-alembic-version-status": (_sql("DROP TABLE alembic_version"), ["status"], "no alembic_version"),
 }
