@@ -11,6 +11,8 @@ has one, and hands the driver plain tuples or dicts.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import Table, insert
@@ -35,33 +37,40 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Se
                 not default.is_callable:
             continue
         fixed[column.key] = default.arg if default.is_scalar else default.arg(None)
-    names = [*columns, *fixed]
-    compiled = insert(table).compile(dialect=dialect, column_keys=names)
+    names = (*columns, *fixed)
+    sql, positional, order = _plan(table, names, dialect)
+    fixed_values = []
+    for name, value in fixed.items():
+        process = _processor(table, name, dialect)
+        fixed_values.append(process(value) if process else value)
+    fixed_tail = tuple(fixed_values)
+    per_row = [(i, process) for i, name in enumerate(columns)
+               if (process := _processor(table, name, dialect)) is not None]
+    pick = itemgetter(*order) if len(order) > 1 else (lambda values: (values[order[0]],))
+    data: list[Any] = []
+    for row in rows:
+        if per_row:
+            row = list(row)
+            for i, process in per_row:
+                row[i] = process(row[i])  # as SQLAlchemy does: None too (a JSON None is stored as null)
+        values = (*row, *fixed_tail)
+        data.append(pick(values) if positional else dict(zip(names, values)))
+    conn.exec_driver_sql(sql, data)
+
+
+def _processor(table: Table, name: str, dialect):
+    return table.c[name].type._cached_bind_processor(dialect)  # the processor SQLAlchemy itself runs
+
+
+@lru_cache(maxsize=256)
+def _plan(table: Table, names: tuple[str, ...], dialect) -> tuple[str, bool, tuple[int, ...]]:
+    """The statement for ``names`` compiled once for ``dialect``: its SQL, whether its parameters are
+    positional, and for positional ones the index in ``names`` of each parameter in order."""
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
     unbound = [name for name in names if name not in compiled.binds]
     if unbound:
         raise ValueError(f"insert_rows: {table.name} has no column(s) {', '.join(unbound)}")
-
-    def processor(name: str):
-        return table.c[name].type._cached_bind_processor(dialect)  # the processor SQLAlchemy itself runs
-
-    fixed_values = {}
-    for name, value in fixed.items():
-        process = processor(name)
-        fixed_values[name] = process(value) if process else value
-    per_row = [(i, process) for i, name in enumerate(columns) if (process := processor(name)) is not None]
-    index = {name: i for i, name in enumerate(columns)}
-    data: list[Any] = []
-    if compiled.positional:
-        slots = [(index[name], None) if name in index else (None, fixed_values[name])
-                 for name in compiled.positiontup]
-    for row in rows:
-        values = list(row)
-        for i, process in per_row:
-            values[i] = process(values[i])  # as SQLAlchemy does: None too (a JSON None is stored as null)
-        if compiled.positional:
-            data.append(tuple(values[i] if i is not None else v for i, v in slots))
-        else:
-            item = dict(fixed_values)
-            item.update(zip(columns, values))
-            data.append(item)
-    conn.exec_driver_sql(compiled.string, data)
+    if not compiled.positional:
+        return compiled.string, False, ()
+    where = {name: i for i, name in enumerate(names)}
+    return compiled.string, True, tuple(where[name] for name in compiled.positiontup)

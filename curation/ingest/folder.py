@@ -211,6 +211,11 @@ def _store_unstored(store: ImageStore, found: Sequence[Inspected], options: Impo
         list(pool.map(lambda f: store.put_local(f.path, f.sha256, link=options.link), todo))
 
 
+_IMAGE_COLUMNS = ("sha256", "width", "height", "format", "mode", "n_bytes", "n_frames")
+_HASH_COLUMNS = ("hashed_at", "pixel_sha256", "phash", "dhash", "phash_mirror", "dhash_mirror", "pixel_mean",
+                 "pixel_std", "pixel_rgb", "decode_error")  # what image_columns() fills, but n_frames
+
+
 class _Rows:
     """A batch's new rows: images (with their hashes) and folder candidates, inserted in bulk at the end.
 
@@ -272,9 +277,9 @@ class _Rows:
         # by digest, a unique index, in a few queries
         images, records = Image.__table__, SourceRecord.__table__
         if self.new_images:
-            rows = list(self.new_images.values())
-            columns = list(dict.fromkeys(key for row in rows for key in row))
-            insert_rows(self.session, images, columns, [tuple(row.get(c) for c in columns) for row in rows])
+            columns = _IMAGE_COLUMNS + (_HASH_COLUMNS if self.options.hash else ())
+            insert_rows(self.session, images, columns,
+                        [tuple(row.get(c) for c in columns) for row in self.new_images.values()])
             digests = list(self.new_images)
             for start in range(0, len(digests), 5000):
                 self.image_ids.update(self.session.execute(select(Image.sha256, Image.id).where(
