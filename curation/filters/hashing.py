@@ -134,6 +134,21 @@ def _thumb32(gray: Image.Image) -> Image.Image:
     return gray.resize((_N, _N), Image.Resampling.LANCZOS, reducing_gap=1.0)
 
 
+def _thumb32_bytes(gray: Image.Image) -> bytes:
+    """``_thumb32(gray).tobytes()`` for a loaded mode-L image, by the very steps Pillow's ``resize`` takes for
+    it (a box reduction by ``size // 32`` where that is over 1, then LANCZOS over the reduced box), called on
+    the image core: for a working-size image Pillow's Python-level checks are a third of the resize.
+    ``tests/filters/test_hashing.py`` compares the two over many sizes."""
+    w, h = gray.size
+    if (w, h) == (_N, _N):
+        return gray.tobytes()
+    fx, fy = w // _N or 1, h // _N or 1
+    core, box = gray.im, (0, 0, w, h)
+    if fx > 1 or fy > 1:
+        core, box = core.reduce((fx, fy), box), (0, 0, w / fx, h / fy)  # a whole-image box is its own safe box
+    return gray._new(core.resize((_N, _N), Image.Resampling.LANCZOS, box)).tobytes()
+
+
 def _array(img: Image.Image, dtype) -> np.ndarray:
     return np.asarray(img, dtype=dtype)[None]
 
@@ -286,7 +301,7 @@ def _summarise(result: HashResult, base: Image.Image) -> _Decoded:
         base = base.reduce(min(base.size) // (2 * WORK_SIZE))
     gray = base if base.mode == "L" else base.convert("L")
     hist = base.histogram()
-    return _Decoded(result, _thumb32(gray).tobytes(), hist * 3 if base is gray else hist)
+    return _Decoded(result, _thumb32_bytes(gray), hist * 3 if base is gray else hist)
 
 
 _PLAIN_COLORSPACES = {"YCbCr": "RGB", "RGB": "RGB", "Gray": "L"}  # what Pillow calls the decoded mode

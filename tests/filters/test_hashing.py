@@ -210,3 +210,16 @@ def test_jpeg_with_a_recoverable_libjpeg_warning_still_hashes():
     clean, result = hash_bytes(data), hash_bytes(damaged)  # ... and Pillow's path takes it
     assert result.ok, result.reason
     assert result.pixel_sha256 == clean.pixel_sha256 and result.phash == clean.phash
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 40), (31, 33), (32, 32), (33, 32), (64, 64), (94, 125), (125, 94),
+                                  (200, 33), (500, 375), (1000, 17), (4000, 3000)])
+def test_thumbnail_on_the_image_core_is_pillows_resize(size):
+    """The thumbnail computed on Pillow's image core is byte for byte Pillow's own LANCZOS resize with
+    ``reducing_gap=1.0`` (the public call), whatever the size."""
+    from curation.filters.hashing import _thumb32_bytes
+
+    rng = np.random.default_rng(size[0] * 7919 + size[1])
+    gray = Image.fromarray(rng.integers(0, 256, (size[1], size[0]), dtype=np.uint8), "L")
+    expected = gray.resize((32, 32), Image.Resampling.LANCZOS, reducing_gap=1.0).tobytes()
+    assert _thumb32_bytes(gray) == expected
