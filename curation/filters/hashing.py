@@ -5,9 +5,10 @@ horizontal mirror, the sha256 of the decoded pixels, and the grayscale mean and 
 (for the black and flat quality checks). JPEGs decode in draft mode (DCT scaling, 1/2 to 1/8 of
 the size), which is most of the speed; the bytes are opened once, their header checked by
 :func:`curation.images.open_checked` before anything is decoded, and EXIF orientation is applied
-before any hash. A JPEG whose header carries nothing but the image (no EXIF, XMP or multi-picture
-index: most photos that went through a web resizer) skips Pillow's header parse: libjpeg-turbo reads
-its header and decodes it, under the same pixel caps and with the same pixels (:func:`_plain_jpeg`). The dHash grid is a thumbnail of the pHash thumbnail, and the numpy work (DCTs,
+before any hash. A JPEG whose header cannot turn or split the image (no XMP, no multi-picture index, an
+EXIF orientation absent or upright: most photos, from cameras or web resizers) skips Pillow's header
+parse: libjpeg-turbo reads its header and decodes it, under the same pixel caps and with the same pixels
+(:func:`_plain_jpeg`). The dHash grid is a thumbnail of the pHash thumbnail, and the numpy work (DCTs,
 medians, bit packing, statistics) runs once per batch, not once per image.
 
 Hashes are 64-bit, bit 63 first in row-major order of the hash grid, so ``hash & (1 << 63)`` is
@@ -310,9 +311,9 @@ _PLAIN_COLORSPACES = {"YCbCr": "RGB", "RGB": "RGB", "Gray": "L"}  # what Pillow 
 def _plain_jpeg(data: bytes, key: int | str, max_pixels: int, sha: str | None) -> _Decoded | None:
     """The common case without Pillow's header parse: a JPEG whose header holds nothing but the image.
 
-    Taken only when the markers before the scan carry no EXIF or XMP (APP1: nothing can rotate it) and
-    no multi-picture index (APP2 MPF), libjpeg-turbo reads the header as YCbCr, RGB or grayscale within
-    the pixel caps, and decodes it without a warning; the pixels, hashes and result are then the ones
+    Taken only when the markers before the scan carry nothing that can turn the pixels (no XMP, no EXIF
+    orientation but upright) and no multi-picture index (:func:`_bare_jpeg_header`), libjpeg-turbo reads
+    the header as YCbCr, RGB or grayscale within the pixel caps, and decodes it without a warning; the pixels, hashes and result are then the ones
     the general path gives (``tests/filters/test_hashing.py`` compares the two). ``None`` sends the
     bytes down the general path, which gives every refusal its reason.
     """
@@ -339,8 +340,12 @@ def _plain_jpeg(data: bytes, key: int | str, max_pixels: int, sha: str | None) -
 
 
 def _bare_jpeg_header(data: bytes) -> bool:
-    """True when the marker segments up to the first scan hold no APP1 (EXIF, XMP) and no APP2 MPF index."""
+    """True when nothing in the marker segments up to the first scan can change the pixels Pillow gives:
+    no multi-picture index (APP2 MPF: Pillow calls the file MPO), no XMP (APP1: its ``tiff:Orientation``
+    can rotate), and at most one EXIF block (APP1 ``Exif``) whose orientation is absent or 1 (upright).
+    Anything this cannot read plainly (an odd marker, an EXIF block it cannot parse) is left to Pillow."""
     at, end = 2, min(len(data), 1 << 20)
+    exif_blocks = 0
     while at + 4 <= end:
         if data[at] != 0xFF:
             return False  # not where a marker must be: let Pillow judge the file
@@ -350,10 +355,43 @@ def _bare_jpeg_header(data: bytes) -> bool:
             continue
         if marker == 0xDA:  # start of scan: the header is over
             return True
-        if marker == 0xE1 or (marker == 0xE2 and data[at + 4:at + 8] == b"MPF\x00"):
+        length = int.from_bytes(data[at + 2:at + 4], "big")
+        if marker == 0xE1:
+            if data[at + 4:at + 10] != b"Exif\x00\x00" or exif_blocks:
+                return False  # XMP or another APP1, or a second EXIF block
+            exif_blocks += 1
+            if _exif_orientation(data[at + 10:at + 2 + length]) != 1:
+                return False
+        elif marker == 0xE2 and data[at + 4:at + 8] == b"MPF\x00":
             return False
-        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        at += 2 + length
     return False
+
+
+def _exif_orientation(tiff: bytes) -> int | None:
+    """The orientation an EXIF block's first IFD gives (1 where it has none), or None where the block is not
+    plainly readable (bad byte order, offsets out of range, the tag twice or not one SHORT)."""
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return None
+    order = "little" if tiff[:2] == b"II" else "big"
+    if int.from_bytes(tiff[2:4], order) != 42:
+        return None
+    ifd = int.from_bytes(tiff[4:8], order)
+    if ifd < 8 or ifd + 2 > len(tiff):
+        return None
+    count = int.from_bytes(tiff[ifd:ifd + 2], order)
+    if ifd + 2 + 12 * count > len(tiff):
+        return None
+    found = []
+    for at in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        if int.from_bytes(tiff[at:at + 2], order) == 0x0112:
+            kind, n = int.from_bytes(tiff[at + 2:at + 4], order), int.from_bytes(tiff[at + 4:at + 8], order)
+            if kind != 3 or n != 1:
+                return None
+            found.append(int.from_bytes(tiff[at + 8:at + 10], order))
+    if len(found) > 1:
+        return None
+    return found[0] if found else 1
 
 
 def _finish(decoded: list[_Decoded]) -> list[HashResult]:

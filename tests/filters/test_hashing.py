@@ -178,18 +178,69 @@ def test_pixel_digest_is_sha256_of_pillows_draft_pixels():
     assert img.size == (100, 75) and hash_bytes(data).pixel_sha256 == expected
 
 
-def test_only_bare_jpeg_headers_skip_pillows_parse():
+def _with_app1(data: bytes, payload: bytes) -> bytes:
+    return data[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:]
+
+
+def _exif_block(order: bytes, entries: list[tuple[int, int, int, int]]) -> bytes:
+    """An EXIF APP1 payload written by hand: TIFF header, IFD0 with ``entries`` (tag, type, count, value)."""
+    o = "little" if order == b"II" else "big"
+    body = order + (42).to_bytes(2, o) + (8).to_bytes(4, o) + len(entries).to_bytes(2, o)
+    for tag, kind, count, value in entries:
+        body += tag.to_bytes(2, o) + kind.to_bytes(2, o) + count.to_bytes(4, o) + value.to_bytes(2, o) + b"\0\0"
+    return b"Exif\x00\x00" + body + (0).to_bytes(4, o)
+
+
+def test_only_headers_that_cannot_turn_the_image_skip_pillows_parse():
     from curation.filters.hashing import _bare_jpeg_header
 
-    exif = Image.Exif()
-    exif[0x0112] = 1
     base = photo(9, (120, 90))
-    assert _bare_jpeg_header(encode(base, quality=90))
-    assert not _bare_jpeg_header(encode(base, quality=90, exif=exif.tobytes()))  # APP1: Pillow reads it
-    assert not _bare_jpeg_header(encode(base, quality=90)[:40])  # header cut short before the scan
     data = encode(base, quality=90)
+    assert _bare_jpeg_header(data)
+    upright, turned = Image.Exif(), Image.Exif()
+    upright[0x0112], turned[0x0112] = 1, 6
+    assert _bare_jpeg_header(encode(base, quality=90, exif=upright.tobytes()))  # upright EXIF (Pillow's writer)
+    assert _bare_jpeg_header(_with_app1(data, _exif_block(b"MM", [(0x0112, 3, 1, 1)])))  # big-endian
+    assert _bare_jpeg_header(_with_app1(data, _exif_block(b"II", [(0x010F, 2, 4, 0)])))  # no orientation tag
+    assert not _bare_jpeg_header(encode(base, quality=90, exif=turned.tobytes()))  # turned: Pillow rotates it
+    assert not _bare_jpeg_header(_with_app1(data, _exif_block(b"II", [(0x0112, 3, 1, 1), (0x0112, 3, 1, 6)])))
+    assert not _bare_jpeg_header(_with_app1(data, _exif_block(b"II", [(0x0112, 4, 1, 1)])))  # not a SHORT
+    assert not _bare_jpeg_header(_with_app1(data, b"Exif\x00\x00II*\x00\xff\xff\x00\x00"))  # IFD out of range
+    two = _with_app1(_with_app1(data, _exif_block(b"II", [])), _exif_block(b"II", []))
+    assert not _bare_jpeg_header(two)  # two EXIF blocks
+    xmp = b'http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
+    assert not _bare_jpeg_header(_with_app1(data, xmp))  # XMP can rotate too
+    assert not _bare_jpeg_header(data[:40])  # header cut short before the scan
     app2 = b"\xff\xe2\x00\x0aMPF\x00\x00\x00\x00\x00"  # a multi-picture index: Pillow calls it MPO
     assert not _bare_jpeg_header(data[:2] + app2 + data[2:])
+
+
+@pytest.mark.parametrize("name", ["upright", "no-orientation", "big-endian", "turned", "xmp-turned", "bad-ifd"])
+def test_jpegs_with_metadata_hash_as_pillow_alone_hashes_them(name, monkeypatch):
+    """Whichever path a JPEG with EXIF or XMP takes, every value is what Pillow's own open, draft, load and
+    EXIF transpose give."""
+    data = encode(photo(11, (640, 480)), quality=90)
+    payload = {
+        "upright": _exif_block(b"II", [(0x0112, 3, 1, 1)]),
+        "no-orientation": _exif_block(b"II", [(0x010F, 2, 4, 0)]),
+        "big-endian": _exif_block(b"MM", [(0x0112, 3, 1, 1)]),
+        "turned": _exif_block(b"II", [(0x0112, 3, 1, 6)]),
+        "xmp-turned": b'http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><rdf:Description tiff:Orientation="8"/>'
+                      b'</x:xmpmeta>',
+        "bad-ifd": b"Exif\x00\x00II*\x00\xff\xff\x00\x00",
+    }[name]
+    plain = hash_bytes(data)
+    data = _with_app1(data, payload)
+    fast = hash_bytes(data)
+    _pillow_only(monkeypatch)
+    slow = hash_bytes(data)
+    assert fast.ok == slow.ok
+    for field in _FIELDS:
+        assert getattr(fast, field) == getattr(slow, field), field
+    if name in ("turned", "xmp-turned"):  # rotated by a quarter turn: other pixels, other hashes
+        assert fast.pixel_sha256 != plain.pixel_sha256 and _bits(fast.phash, plain.phash) > 10
+    elif name != "bad-ifd":
+        assert fast.pixel_sha256 == plain.pixel_sha256 and fast.phash == plain.phash
 
 
 def test_jpeg_over_the_pixel_cap_is_refused_with_pillows_reason():
