@@ -5,10 +5,10 @@ horizontal mirror, the sha256 of the decoded pixels, and the grayscale mean and 
 (for the black and flat quality checks). JPEGs decode in draft mode (DCT scaling, 1/2 to 1/8 of
 the size), which is most of the speed; the bytes are opened once, their header checked by
 :func:`curation.images.open_checked` before anything is decoded, and EXIF orientation is applied
-before any hash. A JPEG whose header cannot turn or split the image (no XMP, no multi-picture index, an
-EXIF orientation absent or upright: most photos, from cameras or web resizers) skips Pillow's header
-parse: libjpeg-turbo reads its header and decodes it, under the same pixel caps and with the same pixels
-(:func:`_plain_jpeg`). The dHash grid is a thumbnail of the pHash thumbnail, and the numpy work (DCTs,
+before any hash. A JPEG whose header holds nothing Pillow would act on but one EXIF orientation (no XMP,
+no multi-picture index: most photos, from cameras or web resizers) skips Pillow's header parse:
+libjpeg-turbo reads its header and decodes it, under the same pixel caps and with the same pixels, turned
+upright as Pillow turns them (:func:`_plain_jpeg`). The dHash grid is a thumbnail of the pHash thumbnail, and the numpy work (DCTs,
 medians, bit packing, statistics) runs once per batch, not once per image.
 
 Hashes are 64-bit, bit 63 first in row-major order of the hash grid, so ``hash & (1 << 63)`` is
@@ -308,16 +308,27 @@ def _summarise(result: HashResult, base: Image.Image) -> _Decoded:
 _PLAIN_COLORSPACES = {"YCbCr": "RGB", "RGB": "RGB", "Gray": "L"}  # what Pillow calls the decoded mode
 
 
-def _plain_jpeg(data: bytes, key: int | str, max_pixels: int, sha: str | None) -> _Decoded | None:
-    """The common case without Pillow's header parse: a JPEG whose header holds nothing but the image.
+# EXIF orientation -> the transpose that stands the image upright (ImageOps.exif_transpose's table)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
 
-    Taken only when the markers before the scan carry nothing that can turn the pixels (no XMP, no EXIF
-    orientation but upright) and no multi-picture index (:func:`_bare_jpeg_header`), libjpeg-turbo reads
-    the header as YCbCr, RGB or grayscale within the pixel caps, and decodes it without a warning; the pixels, hashes and result are then the ones
-    the general path gives (``tests/filters/test_hashing.py`` compares the two). ``None`` sends the
-    bytes down the general path, which gives every refusal its reason.
+
+def _plain_jpeg(data: bytes, key: int | str, max_pixels: int, sha: str | None) -> _Decoded | None:
+    """The common case without Pillow's header parse: a JPEG whose header holds nothing but the image and,
+    perhaps, an EXIF orientation.
+
+    Taken only when the markers before the scan carry no XMP, no multi-picture index and at most one
+    plainly readable EXIF orientation (:func:`_plain_header`), libjpeg-turbo reads the header as YCbCr, RGB
+    or grayscale within the pixel caps, and decodes it without a warning; the image is then turned upright
+    as ``ImageOps.exif_transpose`` turns it, and the pixels, hashes and result are the ones the general path
+    gives (``tests/filters/test_hashing.py`` compares the two). ``None`` sends the bytes down the general
+    path, which gives every refusal its reason.
     """
-    if not data.startswith(b"\xff\xd8\xff") or not _bare_jpeg_header(data):
+    if not data.startswith(b"\xff\xd8\xff"):
+        return None
+    orientation = _plain_header(data)
+    if orientation is None:
         return None
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
@@ -333,39 +344,46 @@ def _plain_jpeg(data: bytes, key: int | str, max_pixels: int, sha: str | None) -
         return None
     pixels = np.ascontiguousarray(pixels if mode == "RGB" else pixels[..., 0])
     h, w = pixels.shape[:2]
-    digest = hashlib.sha256(f"{mode}:{width}x{height}:{w}x{h}:".encode())
-    digest.update(pixels)
+    img = Image.frombuffer(mode, (w, h), pixels, "raw", mode, 0, 1)
+    if orientation == 1:
+        digest = hashlib.sha256(f"{mode}:{width}x{height}:{w}x{h}:".encode())
+        digest.update(pixels)
+    else:
+        img = img.transpose(_UPRIGHT[orientation])
+        full = (height, width) if orientation >= 5 else (width, height)  # a quarter turn swaps the sides
+        digest = hashlib.sha256(f"{mode}:{full[0]}x{full[1]}:{img.size[0]}x{img.size[1]}:".encode())
+        digest.update(img.tobytes())
     result = HashResult(key, True, None, sha, width, height, "JPEG", mode, 1, digest.hexdigest())
-    return _summarise(result, Image.frombuffer(mode, (w, h), pixels, "raw", mode, 0, 1))
+    return _summarise(result, img)
 
 
-def _bare_jpeg_header(data: bytes) -> bool:
-    """True when nothing in the marker segments up to the first scan can change the pixels Pillow gives:
-    no multi-picture index (APP2 MPF: Pillow calls the file MPO), no XMP (APP1: its ``tiff:Orientation``
-    can rotate), and at most one EXIF block (APP1 ``Exif``) whose orientation is absent or 1 (upright).
-    Anything this cannot read plainly (an odd marker, an EXIF block it cannot parse) is left to Pillow."""
+def _plain_header(data: bytes) -> int | None:
+    """The EXIF orientation (1 to 8; 1 where there is none) of a JPEG whose marker segments up to the first
+    scan hold nothing else that can change the pixels Pillow gives, else None: a multi-picture index (APP2
+    MPF: Pillow calls the file MPO), XMP (APP1: its ``tiff:Orientation`` can turn the image), a second EXIF
+    block, or anything not plainly readable (an odd marker, an EXIF block it cannot parse) is left to Pillow."""
     at, end = 2, min(len(data), 1 << 20)
-    exif_blocks = 0
+    orientation = None
     while at + 4 <= end:
         if data[at] != 0xFF:
-            return False  # not where a marker must be: let Pillow judge the file
+            return None  # not where a marker must be: let Pillow judge the file
         marker = data[at + 1]
         if marker == 0xFF:  # fill byte
             at += 1
             continue
         if marker == 0xDA:  # start of scan: the header is over
-            return True
+            return orientation or 1
         length = int.from_bytes(data[at + 2:at + 4], "big")
         if marker == 0xE1:
-            if data[at + 4:at + 10] != b"Exif\x00\x00" or exif_blocks:
-                return False  # XMP or another APP1, or a second EXIF block
-            exif_blocks += 1
-            if _exif_orientation(data[at + 10:at + 2 + length]) != 1:
-                return False
+            if data[at + 4:at + 10] != b"Exif\x00\x00" or orientation is not None:
+                return None  # XMP or another APP1, or a second EXIF block
+            orientation = _exif_orientation(data[at + 10:at + 2 + length])
+            if orientation not in _UPRIGHT and orientation != 1:
+                return None
         elif marker == 0xE2 and data[at + 4:at + 8] == b"MPF\x00":
-            return False
+            return None
         at += 2 + length
-    return False
+    return None
 
 
 def _exif_orientation(tiff: bytes) -> int | None:

@@ -155,7 +155,7 @@ def test_turbojpeg_paths_give_pillows_pixels_and_hashes(mode, size, options, mon
     from curation.filters import hashing
 
     data = encode(photo(6, size).convert(mode), quality=88, **options)
-    assert hashing._bare_jpeg_header(data)  # no APP1: the bare-header path takes it
+    assert hashing._plain_header(data) == 1  # no APP1: the plain-header path takes it
     fast = hash_bytes(data)
     monkeypatch.setattr(hashing, "_plain_jpeg", lambda *args: None)
     after_parse = hash_bytes(data)
@@ -191,36 +191,39 @@ def _exif_block(order: bytes, entries: list[tuple[int, int, int, int]]) -> bytes
     return b"Exif\x00\x00" + body + (0).to_bytes(4, o)
 
 
-def test_only_headers_that_cannot_turn_the_image_skip_pillows_parse():
-    from curation.filters.hashing import _bare_jpeg_header
+def test_only_headers_with_nothing_but_an_exif_orientation_skip_pillows_parse():
+    from curation.filters.hashing import _plain_header
 
     base = photo(9, (120, 90))
     data = encode(base, quality=90)
-    assert _bare_jpeg_header(data)
+    assert _plain_header(data) == 1
     upright, turned = Image.Exif(), Image.Exif()
     upright[0x0112], turned[0x0112] = 1, 6
-    assert _bare_jpeg_header(encode(base, quality=90, exif=upright.tobytes()))  # upright EXIF (Pillow's writer)
-    assert _bare_jpeg_header(_with_app1(data, _exif_block(b"MM", [(0x0112, 3, 1, 1)])))  # big-endian
-    assert _bare_jpeg_header(_with_app1(data, _exif_block(b"II", [(0x010F, 2, 4, 0)])))  # no orientation tag
-    assert not _bare_jpeg_header(encode(base, quality=90, exif=turned.tobytes()))  # turned: Pillow rotates it
-    assert not _bare_jpeg_header(_with_app1(data, _exif_block(b"II", [(0x0112, 3, 1, 1), (0x0112, 3, 1, 6)])))
-    assert not _bare_jpeg_header(_with_app1(data, _exif_block(b"II", [(0x0112, 4, 1, 1)])))  # not a SHORT
-    assert not _bare_jpeg_header(_with_app1(data, b"Exif\x00\x00II*\x00\xff\xff\x00\x00"))  # IFD out of range
+    assert _plain_header(encode(base, quality=90, exif=upright.tobytes())) == 1  # Pillow's own EXIF writer
+    assert _plain_header(encode(base, quality=90, exif=turned.tobytes())) == 6
+    assert _plain_header(_with_app1(data, _exif_block(b"MM", [(0x0112, 3, 1, 8)]))) == 8  # big-endian
+    assert _plain_header(_with_app1(data, _exif_block(b"II", [(0x010F, 2, 4, 0)]))) == 1  # no orientation tag
+    assert _plain_header(_with_app1(data, _exif_block(b"II", [(0x0112, 3, 1, 9)]))) is None  # no such orientation
+    assert _plain_header(_with_app1(data, _exif_block(b"II", [(0x0112, 3, 1, 1), (0x0112, 3, 1, 6)]))) is None
+    assert _plain_header(_with_app1(data, _exif_block(b"II", [(0x0112, 4, 1, 1)]))) is None  # not a SHORT
+    assert _plain_header(_with_app1(data, b"Exif\x00\x00II*\x00\xff\xff\x00\x00")) is None  # IFD out of range
     two = _with_app1(_with_app1(data, _exif_block(b"II", [])), _exif_block(b"II", []))
-    assert not _bare_jpeg_header(two)  # two EXIF blocks
+    assert _plain_header(two) is None  # two EXIF blocks
     xmp = b'http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><rdf:Description tiff:Orientation="6"/></x:xmpmeta>'
-    assert not _bare_jpeg_header(_with_app1(data, xmp))  # XMP can rotate too
-    assert not _bare_jpeg_header(data[:40])  # header cut short before the scan
+    assert _plain_header(_with_app1(data, xmp)) is None  # XMP can turn it too
+    assert _plain_header(data[:40]) is None  # header cut short before the scan
     app2 = b"\xff\xe2\x00\x0aMPF\x00\x00\x00\x00\x00"  # a multi-picture index: Pillow calls it MPO
-    assert not _bare_jpeg_header(data[:2] + app2 + data[2:])
+    assert _plain_header(data[:2] + app2 + data[2:]) is None
 
 
-@pytest.mark.parametrize("name", ["upright", "no-orientation", "big-endian", "turned", "xmp-turned", "bad-ifd"])
+@pytest.mark.parametrize("name", ["upright", "no-orientation", "big-endian", "turned", "xmp-turned", "bad-ifd",
+                                  *(f"orientation-{k}" for k in range(2, 9))])
 def test_jpegs_with_metadata_hash_as_pillow_alone_hashes_them(name, monkeypatch):
     """Whichever path a JPEG with EXIF or XMP takes, every value is what Pillow's own open, draft, load and
     EXIF transpose give."""
     data = encode(photo(11, (640, 480)), quality=90)
-    payload = {
+    payload = {f"orientation-{k}": _exif_block(b"MM" if k % 2 else b"II", [(0x0112, 3, 1, k)]) for k in range(2, 9)}
+    payload |= {
         "upright": _exif_block(b"II", [(0x0112, 3, 1, 1)]),
         "no-orientation": _exif_block(b"II", [(0x010F, 2, 4, 0)]),
         "big-endian": _exif_block(b"MM", [(0x0112, 3, 1, 1)]),
@@ -228,7 +231,8 @@ def test_jpegs_with_metadata_hash_as_pillow_alone_hashes_them(name, monkeypatch)
         "xmp-turned": b'http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta><rdf:Description tiff:Orientation="8"/>'
                       b'</x:xmpmeta>',
         "bad-ifd": b"Exif\x00\x00II*\x00\xff\xff\x00\x00",
-    }[name]
+    }
+    payload = payload[name]
     plain = hash_bytes(data)
     data = _with_app1(data, payload)
     fast = hash_bytes(data)
@@ -237,7 +241,7 @@ def test_jpegs_with_metadata_hash_as_pillow_alone_hashes_them(name, monkeypatch)
     assert fast.ok == slow.ok
     for field in _FIELDS:
         assert getattr(fast, field) == getattr(slow, field), field
-    if name in ("turned", "xmp-turned"):  # rotated by a quarter turn: other pixels, other hashes
+    if name in ("turned", "xmp-turned") or name.startswith("orientation-"):  # turned: other pixels and hashes
         assert fast.pixel_sha256 != plain.pixel_sha256 and _bits(fast.phash, plain.phash) > 10
     elif name != "bad-ifd":
         assert fast.pixel_sha256 == plain.pixel_sha256 and fast.phash == plain.phash
