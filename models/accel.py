@@ -1,7 +1,7 @@
 """Device paths: bf16 autocast, channels_last, optional torch.compile, and JPEG decoding on the GPU.
 
-Everything here is guarded by the device type: on CPU these are no-ops (fp32, contiguous, eager,
-PIL decoding in DataLoader workers), so the same code runs on machines without a GPU.
+Everything here is guarded by the device type (on CPU: eager, PIL decoding; bf16 only where an evaluation
+asks for it), so the same code runs on machines without a GPU.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ def pick_device(name: str | None = None):
 
 
 def autocast(accel: Accel):
-    """bf16 autocast on CUDA when asked; nothing on CPU."""
+    """bf16 autocast when ``accel.amp`` asks for it, on CUDA or on a CPU (``curate evaluate --precision bf16``;
+    training builds a CPU ``Accel`` without ``amp``: a recipe's bf16 applies on CUDA only); else nothing."""
     import torch
 
-    if accel.cuda and accel.amp:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if accel.amp:
+        return torch.autocast("cuda" if accel.cuda else "cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

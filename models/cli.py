@@ -108,7 +108,7 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
         data = load_train_data(recipe, list(train_exports), val, check=not no_verify)
     except ValueError as exc:
         raise CurateError(str(exc)) from exc
-    accel = Accel(dev, recipe.amp, recipe.channels_last, recipe.compile)
+    accel = Accel(dev, recipe.amp and dev.type == "cuda", recipe.channels_last, recipe.compile)  # CPU: fp32
     last = run_train(recipe, data, run_dir, accel, dist, progress=True)
     finish_distributed()
     if dist.main:
@@ -152,7 +152,8 @@ def train(recipe_name, train_exports, val, aug, aug_opt, sets, model, epochs, ba
 @click.option("--compile", "use_compile", is_flag=True, help="torch.compile the model (CUDA only).")
 @click.option("--no-channels-last", is_flag=True, help="Keep the contiguous memory layout.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="fp32 as the release evaluates; bf16 autocast on a GPU is faster.")
+              help="fp32 as the release evaluates; bf16 autocast is faster on a GPU and on CPUs with bf16 "
+              "instructions (AMX, AVX512-BF16), and may move a borderline prediction.")
 @click.option("--fp32", is_flag=True, hidden=True, help="Same as --precision fp32 (the default).")
 @click.option("--no-verify", is_flag=True, help="Skip the SHA256SUMS check of the exports.")
 @click.option("--quiet", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")

@@ -272,7 +272,7 @@ def evaluate_sets(loaded: Any, sets: Sequence[str], accel: Accel, out: Path, res
                "aug": aug or previous.get("aug", ""), "num_classes": loaded.num_classes, "sets": all_sets,
                "summary": summarise(all_sets, iid), "exports": previous.get("exports", []) + records,
                "code_revision": code_revision(), "preprocessing": {k: v for k, v in settings.items() if k != "precision"},
-               "device": str(accel.device), "amp": accel.cuda and accel.amp, "precision": settings["precision"],
+               "device": str(accel.device), "amp": accel.amp, "precision": settings["precision"],
                "start": start or previous.get("start", "")}
     write_json(out / "results.json", results)
     return results
@@ -281,4 +281,4 @@ def evaluate_sets(loaded: Any, sets: Sequence[str], accel: Accel, out: Path, res
 def eval_settings(resize: int, crop: int, squash: bool, draft: bool, accel: Accel) -> dict:
     """The settings two evaluations must share to be stored as one (``models.preflight.earlier_results``)."""
     return {"resize": resize, "crop": crop, "squash": squash, "decode": "draft" if draft else "full",
-            "imagenet_c": "stored size", "precision": "bf16" if accel.cuda and accel.amp else "fp32"}
+            "imagenet_c": "stored size", "precision": "bf16" if accel.amp else "fp32"}

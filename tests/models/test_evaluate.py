@@ -223,3 +223,19 @@ def test_cpu_prediction_inputs_are_exactly_the_torchvision_reference_presets(tmp
     for accel, workers in ((Accel(torch.device("cpu"), amp=True, channels_last=True), 2), (CPU, 1)):
         got = predict(model, items, accel, 36, 32, batch_size=2, workers=workers, keep=range(3 * 32 * 32))
         assert got.shape == want.shape and np.array_equal(got, want)
+
+
+def test_bf16_is_applied_on_a_cpu_only_when_asked():
+    """``--precision bf16`` autocasts on a CPU as on a GPU, and says so in the stored settings; the default
+    stays the release's fp32."""
+    from models.accel import autocast
+    from models.evaluate import eval_settings
+
+    layer, x = torch.nn.Linear(8, 3), torch.randn(2, 8)
+    bf16 = Accel(torch.device("cpu"), amp=True, channels_last=False)
+    with autocast(bf16):
+        assert layer(x).dtype == torch.bfloat16
+    with autocast(CPU):
+        assert layer(x).dtype == torch.float32
+    assert eval_settings(64, 56, False, False, bf16)["precision"] == "bf16"
+    assert eval_settings(64, 56, False, False, CPU)["precision"] == "fp32"
