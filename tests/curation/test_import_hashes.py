@@ -137,3 +137,16 @@ def test_imported_hashes_are_the_filters_function_of_the_bytes_and_close_to_imag
 
 def _unsigned(value: int) -> int:
     return int(np.int64(value).view(np.uint64))
+
+
+def test_import_writes_every_column_the_filters_hash_result_fills():
+    """Import's fixed column list for hashed images covers every column ``image_columns`` fills, so a new
+    hash column cannot be dropped on the way to the database."""
+    import datetime as dt
+
+    from curation.filters.hashing import hash_bytes, image_columns
+    from curation.ingest.folder import _HASH_COLUMNS, _IMAGE_COLUMNS
+
+    result = hash_bytes(encode(photo(3, (120, 90)), quality=90))
+    filled = set(image_columns(result, dt.datetime(2026, 1, 1))) - {"id"}
+    assert filled <= set(_IMAGE_COLUMNS + _HASH_COLUMNS) and set(_HASH_COLUMNS) <= filled
